@@ -1,0 +1,1 @@
+"""Operator side of the CQRS analytics pipeline: settings, the embedded local stack, the CLI."""

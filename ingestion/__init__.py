@@ -1,0 +1,2 @@
+"""Change capture: stream record -> ChangeEvent, fan-out to Kinesis and EventBridge, and the local
+Lambda runtime (event source mappings)."""
