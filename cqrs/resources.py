@@ -27,6 +27,12 @@ class Table:
     ttl_attribute: str | None = None
     indexes: tuple[Index, ...] = field(default_factory=tuple)
 
+    def entity_for(self, key: dict) -> str:
+        """ProductCatalog holds two entities: the product row (TranID "0") and its stock movements."""
+        if self.name == "ProductCatalog" and key.get("TranID") != "0":
+            return "inventory_movement"
+        return self.entity
+
     @property
     def key_names(self) -> tuple[str, ...]:
         return (self.hash_key[0],) + ((self.range_key[0],) if self.range_key else ())

@@ -221,7 +221,7 @@ def _build(table: str, prefix: str, rec: Mapping[str, Any], ddb: Mapping[str, An
     identity = rec.get("userIdentity") or {}
     ttl = op == "REMOVE" and isinstance(identity, Mapping) and identity.get("principalId") == TTL_PRINCIPAL
     return ChangeEvent(
-        table=bare, entity=decl.entity, key=keys, operation=op, version=version, new_image=new,
+        table=bare, entity=decl.entity_for(keys), key=keys, operation=op, version=version, new_image=new,
         old_image=old, approximate_creation_time=created, sequence_number=sequence_number,
         event_id=str(rec.get("eventID", "")), is_ttl_expiry=ttl, item_identifier=item_identifier,
         size_bytes=int(ddb.get("SizeBytes") or 0),
