@@ -1,0 +1,93 @@
+"""Every Lambda function and its event source mappings, declared once.
+
+The local runner (`ingestion.runner`) and the CDK app (`infra/`) both read this module, so a
+mapping's settings cannot differ between the laptop and AWS. Field names follow the
+`AWS::Lambda::EventSourceMapping` properties they become.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+SourceKind = Literal["kinesis", "dynamodb", "sqs"]
+
+
+@dataclass(frozen=True)
+class OnFailure:
+    """Where a batch that exhausted its retries goes: an S3 bucket (full invocation record) or an
+    SQS queue (metadata only), named by settings attribute or queue name."""
+
+    kind: Literal["s3", "sqs"]
+    target: str  # "failures_bucket" (a Settings attribute) or a queue name from cqrs.resources.QUEUES
+
+
+@dataclass(frozen=True)
+class Mapping:
+    kind: SourceKind
+    source: str  # kinesis: Settings attribute naming the stream; dynamodb: table; sqs: queue name
+    batch_size: int = 100
+    maximum_batching_window_in_seconds: int = 0
+    parallelization_factor: int = 1  # streams only: concurrent batches per shard
+    bisect_batch_on_function_error: bool = True  # streams only
+    maximum_retry_attempts: int = 3  # streams only (-1 = infinite)
+    maximum_record_age_in_seconds: int = -1  # streams only (-1 = infinite)
+    report_batch_item_failures: bool = True
+    starting_position: Literal["TRIM_HORIZON", "LATEST"] = "TRIM_HORIZON"
+    on_failure: OnFailure | None = None
+    # SQS only: how many receives before the message goes to the queue's DLQ.
+    max_receive_count: int = 3
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    handler: str  # "package.module:function"
+    mappings: tuple[Mapping, ...]
+    description: str = ""
+    memory_mb: int = 512
+    timeout_s: int = 60
+    reserved_concurrency: int | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+_S3_FAILURES = OnFailure("s3", "failures_bucket")
+
+FUNCTIONS: tuple[Function, ...] = (
+    Function(
+        "search-projector", "projections.search.handler:handle",
+        (Mapping("kinesis", "changes_stream", batch_size=500, maximum_batching_window_in_seconds=1,
+                 parallelization_factor=2, maximum_retry_attempts=5, maximum_record_age_in_seconds=3600,
+                 on_failure=_S3_FAILURES),),
+        "Changes -> OpenSearch documents (external versioning, soft deletes)",
+    ),
+    Function(
+        "lake-projector", "projections.lake.handler:handle",
+        (Mapping("kinesis", "changes_stream", batch_size=5000, maximum_batching_window_in_seconds=5,
+                 parallelization_factor=1, maximum_retry_attempts=5, on_failure=_S3_FAILURES),),
+        "Changes -> Parquet change log on S3 + Glue partitions", memory_mb=1024,
+    ),
+    Function(
+        "warehouse-projector", "projections.warehouse.handler:handle",
+        (Mapping("kinesis", "changes_stream", batch_size=5000, maximum_batching_window_in_seconds=5,
+                 parallelization_factor=1, maximum_retry_attempts=5, on_failure=_S3_FAILURES),),
+        "Changes -> Redshift staging -> version-guarded MERGE", memory_mb=1024,
+    ),
+    Function(
+        "event-pipe", "ingestion.pipe:handle",
+        (Mapping("kinesis", "changes_stream", batch_size=100, maximum_batching_window_in_seconds=0,
+                 parallelization_factor=1, maximum_retry_attempts=10, on_failure=_S3_FAILURES),),
+        "Changes -> domain events on the EventBridge bus (an EventBridge Pipe with enrichment in AWS)",
+    ),
+    Function(
+        "saga-steps", "services.handlers:saga_step",
+        (Mapping("sqs", "saga-steps", batch_size=10),),
+        "Choreographed checkout saga: each step reacts to the previous step's event",
+    ),
+    Function(
+        "second-look", "services.handlers:second_look",
+        (Mapping("sqs", "second-look", batch_size=10),),
+        "Second Look rules on posted card transactions; raises alerts",
+    ),
+)
+
+FUNCTIONS_BY_NAME = {f.name: f for f in FUNCTIONS}
