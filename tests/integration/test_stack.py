@@ -1,0 +1,88 @@
+"""The embedded local stack: endpoints reachable by the user's own clients, restart of a dead
+component, and `down` leaving no process behind."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+from opensearchpy import OpenSearch
+
+from cqrs.resources import TABLES
+from cqrs.stack import Stack, pid_alive
+
+
+def cli(state_dir, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CQRS_STATE_DIR": str(state_dir)}
+    return subprocess.run([sys.executable, "-m", "cqrs.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+@pytest.fixture
+def private_stack(tmp_path):
+    yield tmp_path
+    Stack(tmp_path).down()
+
+
+def test_up_status_down_through_the_cli(private_stack):
+    up = cli(private_stack, "up", "--detach")
+    assert up.returncode == 0, up.stderr
+    st = cli(private_stack, "status", "--json")
+    assert st.returncode == 0, st.stderr
+    status = json.loads(st.stdout)
+    ep = status["endpoints"]
+    pids = [c["pid"] for c in status["components"].values()]
+    assert {"moto", "opensearch", "postgres"} <= set(status["components"])
+
+    # Reachable by a user's own clients: boto3, psycopg, opensearch-py.
+    import boto3
+
+    ddb = boto3.client("dynamodb", endpoint_url=ep["aws_endpoint_url"], region_name="us-east-1",
+                       aws_access_key_id="x", aws_secret_access_key="x")
+    names = ddb.list_tables()["TableNames"]
+    assert {t.name for t in TABLES} <= set(names)
+    desc = ddb.describe_table(TableName="Orders")["Table"]
+    assert desc["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
+    with psycopg.connect(ep["postgres_dsn"]) as c:
+        assert c.execute("select current_database()").fetchone()[0] == "warehouse"
+    assert OpenSearch(hosts=[ep["opensearch_url"]]).info()["version"]["number"]
+
+    down = cli(private_stack, "down")
+    assert down.returncode == 0, down.stderr
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(pid_alive(p) for p in pids):
+        time.sleep(0.1)
+    assert not any(pid_alive(p) for p in pids), "down left a process behind"
+    assert cli(private_stack, "status", "--json").returncode != 0
+
+
+def test_up_on_a_running_stack_restarts_only_the_dead_component(private_stack):
+    stack = Stack(private_stack)
+    stack.up()
+    before = stack.read_state()["components"]
+    os.killpg(before["opensearch"]["pid"], signal.SIGKILL)
+    time.sleep(0.2)
+    assert not stack.status()["components"]["opensearch"]["running"]
+    stack.up()
+    after = stack.read_state()["components"]
+    assert after["opensearch"]["pid"] != before["opensearch"]["pid"]
+    assert after["moto"]["pid"] == before["moto"]["pid"]
+    assert after["postgres"]["pid"] == before["postgres"]["pid"]
+    assert stack.status()["running"]
+
+
+def test_fresh_starts_every_store_empty(private_stack):
+    stack = Stack(private_stack)
+    stack.up()
+    dsn = stack.read_state()["endpoints"]["postgres_dsn"]
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute("create table leftover(x int)")
+    stack.up(fresh=True)
+    dsn = stack.read_state()["endpoints"]["postgres_dsn"]
+    with psycopg.connect(dsn) as c:
+        assert c.execute("select to_regclass('leftover')").fetchone()[0] is None
