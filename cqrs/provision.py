@@ -15,6 +15,7 @@ from cqrs.settings import Settings
 # that create their own resources; `provision_all` runs them after the base resources.
 EXTRA_STEPS: list[tuple[str, str]] = [
     # (module, function) taking (settings); imported lazily so a missing optional part is clear.
+    ("projections.search.admin", "provision"),  # search index templates, first indices, aliases
 ]
 
 

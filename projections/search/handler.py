@@ -1,0 +1,120 @@
+"""The search projector: a Kinesis Lambda event of changes -> OpenSearch documents.
+
+decode -> build (pure) -> keep each document's highest version -> bulk write (item results
+checked) -> terminal failures to S3 (`search/` prefix) with payload and reason -> every failed
+record's sequence number in `batchItemFailures`. Nothing is dropped: a record is either written,
+superseded by a higher version of the same aggregate in the same batch (its effect is contained in
+that write), skipped by design (`mappings.SKIPPED_ENTITIES`), or reported.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+import orjson
+
+from cqrs.settings import Settings
+from ingestion.change_event import ChangeEvent, decode_lambda_event
+from projections.search.documents import BuildError, IndexAction, to_index_action
+from projections.search.writer import BulkWriter
+
+log = logging.getLogger(__name__)
+FAILURE_PREFIX = "search/"
+
+_clients: dict[str, Any] = {}
+
+
+def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+    settings = Settings.from_env()
+    if "search" not in _clients:  # reused across warm invocations; created on first use, not import
+        from projections.search.client import make_client
+
+        _clients["search"] = make_client(settings)
+        _clients["s3"] = settings.boto3_client("s3")
+    return process(event, search=_clients["search"], s3=_clients["s3"], settings=settings)
+
+
+def process(event: Mapping[str, Any], *, search: Any, s3: Any, settings: Settings,
+            writer: BulkWriter | None = None) -> dict[str, Any]:
+    writer = writer or BulkWriter(search)
+    raw = _raw_records(event)
+    batch = decode_lambda_event(event, prefix=settings.table_prefix)
+    failed: dict[str, dict[str, Any]] = {}  # item identifier -> failure report (ordered)
+
+    for f in batch.failures:
+        failed[f.item_identifier] = {"reason": f"undecodable record: {f.reason}", "status": None}
+
+    # Build, then keep the highest version per document: one write per id per bulk call.
+    best: dict[tuple[str, str], tuple[IndexAction, ChangeEvent]] = {}
+    for ev in batch.events:
+        try:
+            action = to_index_action(ev, settings.table_prefix)
+        except BuildError as e:
+            failed[ev.item_identifier] = {"reason": f"cannot build document: {e}", "status": None, "event": ev}
+            continue
+        if action is None:
+            continue
+        cur = best.get(action.key)
+        if cur is None or action.version > cur[0].version:
+            best[action.key] = (action, ev)
+
+    by_key = {k: ev for k, (_, ev) in best.items()}
+    outcome = writer.write([a for a, _ in best.values()])
+    for f in outcome.failed:
+        ev = by_key[f.action.key]
+        failed[ev.item_identifier] = {"reason": f.reason, "status": f.status, "event": ev,
+                                      "document": f.action.document, "retryable": f.retryable}
+
+    for ident, info in failed.items():
+        if info.get("retryable"):
+            continue  # Lambda retries it; after its retries the mapping's on-failure destination keeps it
+        _send_to_failures(s3, settings.failures_bucket, ident, raw.get(ident), info)
+
+    log.info("search projector: %d records, %d documents written, %d failed",
+             len(raw) or len(batch.events), len(outcome.written), len(failed))
+    return {"batchItemFailures": [{"itemIdentifier": i} for i in failed]}
+
+
+def _raw_records(event: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    for rec in records if isinstance(records, list) else []:
+        kin = rec.get("kinesis") if isinstance(rec, Mapping) else None
+        seq = kin.get("sequenceNumber") if isinstance(kin, Mapping) else None
+        if seq:
+            out[str(seq)] = rec
+    return out
+
+
+def failure_key(ident: str, now: datetime | None = None) -> str:
+    now = now or datetime.now(timezone.utc)
+    return f"{FAILURE_PREFIX}{now:%Y/%m/%d}/{ident or 'unidentified'}.json"
+
+
+def _send_to_failures(s3: Any, bucket: str, ident: str, record: Any, info: dict[str, Any]) -> None:
+    ev: ChangeEvent | None = info.get("event")
+    body = {
+        "destination": "search-projector", "itemIdentifier": ident, "reason": info["reason"],
+        "status": info.get("status"), "retryable": False,
+        "change": None if ev is None else {
+            "table": ev.table, "entity": ev.entity, "key": ev.key, "operation": ev.operation,
+            "version": ev.version, "newImage": ev.new_image, "oldImage": ev.old_image,
+            "isTtlExpiry": ev.is_ttl_expiry},
+        "document": info.get("document"),
+        "record": record,
+    }
+    data = orjson.dumps(body, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
+    try:
+        # Keyed by sequence number: a retried batch overwrites its own report instead of duplicating it.
+        s3.put_object(Bucket=bucket, Key=failure_key(ident), Body=data, ContentType="application/json")
+    except Exception:  # noqa: BLE001 - the record is still in batchItemFailures, so it is not lost
+        log.exception("could not write failure report for %s to s3://%s", ident, bucket)
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, (set, frozenset)):
+        return sorted(v, key=str)
+    if isinstance(v, bytes):
+        return v.hex()
+    return str(v)  # Decimal: exact text

@@ -1,0 +1,109 @@
+"""Bulk writes to OpenSearch with every item result checked.
+
+  2xx                   written
+  409 version conflict  success: the index already holds this or a higher version (a duplicate or
+                        a reordered stale change), which is exactly the state we want
+  429, 5xx              transient: that item alone is retried with exponential backoff
+  other 4xx             terminal (strict-mapping rejection, unparsable value...): retrying cannot help
+
+Callers pass at most one action per document id (the projector keeps each id's highest version),
+so retrying only the failed items can never reorder two writes to the same id.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from opensearchpy.exceptions import ConnectionError as OSConnectionError
+from opensearchpy.exceptions import TransportError
+
+from projections.search.documents import IndexAction
+
+
+@dataclass(frozen=True)
+class ItemFailure:
+    action: IndexAction
+    status: int
+    reason: str
+    retryable: bool
+
+
+@dataclass
+class WriteOutcome:
+    written: list[IndexAction] = field(default_factory=list)      # incl. 409s
+    failed: list[ItemFailure] = field(default_factory=list)
+    attempts: int = 0
+
+
+def _retryable(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+def bulk_body(actions: list[IndexAction]) -> list[dict[str, Any]]:
+    body: list[dict[str, Any]] = []
+    for a in actions:
+        # require_alias: a missing alias is an error, never an auto-created index with a guessed mapping.
+        body.append({"index": {"_index": a.index, "_id": a.id, "version": a.version,
+                               "version_type": "external", "require_alias": True}})
+        body.append(a.document)
+    return body
+
+
+class BulkWriter:
+    def __init__(self, client: Any, max_attempts: int = 5, base_delay: float = 0.1,
+                 sleep: Callable[[float], None] = time.sleep, refresh: bool | str = False):
+        self.client = client
+        self.max_attempts = max_attempts
+        self.base_delay = base_delay
+        self.sleep = sleep
+        self.refresh = refresh
+
+    def write(self, actions: list[IndexAction]) -> WriteOutcome:
+        ids = [a.key for a in actions]
+        if len(ids) != len(set(ids)):
+            raise ValueError("one action per document per bulk call (keep each id's highest version)")
+        out = WriteOutcome()
+        pending = list(actions)
+        last: dict[tuple[str, str], ItemFailure] = {}
+        while pending and out.attempts < self.max_attempts:
+            if out.attempts:
+                self.sleep(self.base_delay * 2 ** (out.attempts - 1))
+            out.attempts += 1
+            retry: list[IndexAction] = []
+            for action, status, reason in self._send(pending):
+                if 200 <= status < 300 or status == 409:
+                    out.written.append(action)
+                elif _retryable(status):
+                    retry.append(action)
+                    last[action.key] = ItemFailure(action, status, reason, True)
+                else:
+                    out.failed.append(ItemFailure(action, status, reason, False))
+            pending = retry
+        for action in pending:  # still transient after every attempt: the caller reports them
+            f = last[action.key]
+            out.failed.append(ItemFailure(action, f.status,
+                                          f"{f.reason} (still failing after {out.attempts} attempts)", True))
+        return out
+
+    def _send(self, actions: list[IndexAction]) -> list[tuple[IndexAction, int, str]]:
+        try:
+            resp = self.client.bulk(body=bulk_body(actions), refresh=self.refresh)
+        except OSConnectionError as e:  # includes timeouts: nothing known written, all retryable
+            return [(a, 503, f"connection failed: {e}") for a in actions]
+        except TransportError as e:
+            status = e.status_code if isinstance(e.status_code, int) else 503
+            return [(a, status, f"bulk request failed: {e.error}") for a in actions]
+        items = resp.get("items") or []
+        if len(items) != len(actions):  # never guess which item a result belongs to
+            return [(a, 502, f"bulk answered {len(items)} items for {len(actions)}") for a in actions]
+        results = []
+        for action, item in zip(actions, items):
+            (res,) = item.values()
+            status = int(res.get("status", 500))
+            err = res.get("error")
+            reason = ""
+            if err:
+                reason = f"{err.get('type', 'error')}: {err.get('reason', '')}" if isinstance(err, dict) else str(err)
+            results.append((action, status, reason))
+        return results
