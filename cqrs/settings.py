@@ -40,6 +40,7 @@ class Settings:
     redshift_database: str = "dev"
     redshift_secret_arn: str | None = None
     api_url: str | None = None
+    dashboard_key: str | None = None  # analyst key for GET /dashboard; unset: loopback only
     state_dir: Path = field(default_factory=_state_dir)
 
     # --- names derived from the prefix -------------------------------------------------------
@@ -86,6 +87,7 @@ class Settings:
             redshift_database=pick("CQRS_REDSHIFT_DATABASE", None, base.redshift_database),
             redshift_secret_arn=pick("CQRS_REDSHIFT_SECRET_ARN", None, None),
             api_url=pick("CQRS_API_URL", "api_url", None),
+            dashboard_key=pick("CQRS_DASHBOARD_KEY", None, None),
             state_dir=state_dir,
         )
 
