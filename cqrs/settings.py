@@ -39,6 +39,13 @@ class Settings:
     redshift_workgroup: str | None = None
     redshift_database: str = "dev"
     redshift_secret_arn: str | None = None
+    # Warehouse projector micro-batches (Redshift dislikes single-row writes): rows per load, and
+    # the longest a buffered change waits before its batch is loaded.
+    warehouse_batch_size: int = 5000
+    warehouse_batch_interval_s: float = 5.0
+    # Where the projector puts a batch's Parquet for Redshift's COPY, and the role COPY reads it with.
+    warehouse_stage_uri: str | None = None
+    redshift_iam_role: str | None = None
     api_url: str | None = None
     dashboard_key: str | None = None  # analyst key for GET /dashboard; unset: loopback only
     state_dir: Path = field(default_factory=_state_dir)
@@ -86,6 +93,11 @@ class Settings:
             redshift_workgroup=pick("CQRS_REDSHIFT_WORKGROUP", None, None),
             redshift_database=pick("CQRS_REDSHIFT_DATABASE", None, base.redshift_database),
             redshift_secret_arn=pick("CQRS_REDSHIFT_SECRET_ARN", None, None),
+            warehouse_batch_size=int(pick("CQRS_WAREHOUSE_BATCH_SIZE", None, base.warehouse_batch_size)),
+            warehouse_batch_interval_s=float(pick("CQRS_WAREHOUSE_BATCH_INTERVAL_S", None,
+                                                  base.warehouse_batch_interval_s)),
+            warehouse_stage_uri=pick("CQRS_WAREHOUSE_STAGE_URI", None, None),
+            redshift_iam_role=pick("CQRS_REDSHIFT_IAM_ROLE", None, None),
             api_url=pick("CQRS_API_URL", "api_url", None),
             dashboard_key=pick("CQRS_DASHBOARD_KEY", None, None),
             state_dir=state_dir,

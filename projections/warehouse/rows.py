@@ -1,0 +1,242 @@
+"""Pure core of the warehouse projector: ChangeEvents -> staging rows, per staging table.
+
+No I/O. Money stays `Decimal` (a value with more than two decimals is refused, not rounded),
+timestamps become naive UTC datetimes, and a removal becomes a row with its tombstone version and
+is_deleted = TRUE carrying the last state (the old image). `build_batch` keeps, per key, only the
+highest version (the warehouse's MERGE is version-guarded too, so duplicates, reordering and
+retries all end in the state of the highest version).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any, Iterable
+
+from ingestion.change_event import ChangeEvent
+
+
+class RowError(ValueError):
+    """The change cannot become a warehouse row (terminal: retrying cannot help)."""
+
+
+@dataclass(frozen=True)
+class StageTable:
+    name: str  # staging table
+    target: str  # the table its MERGE writes
+    key: tuple[str, ...]
+    columns: tuple[str, ...]
+
+
+def _t(name: str, target: str, key: tuple[str, ...], columns: str) -> StageTable:
+    return StageTable(name, target, key, tuple(columns.split()))
+
+
+# Column order = redshift_sql/ddl/012_staging.sql (a unit test holds them together).
+STAGES: dict[str, StageTable] = {t.name: t for t in (
+    _t("stage_dates", "dim_date", ("date_key",), "date_key"),
+    _t("stage_customers", "dim_customer", ("customer_id",), "customer_id first_seen_at"),
+    _t("stage_products", "product_versions", ("product_id", "version"),
+       "product_id version name category price qty last_update is_deleted"),
+    _t("stage_orders", "fact_orders", ("order_id",),
+       "order_id customer_id cart_id status total_amount currency cancel_reason saga_mode created_at "
+       "updated_at version is_deleted"),
+    _t("stage_order_lines", "fact_order_lines", ("order_id", "line_no"),
+       "order_id line_no sku qty unit_price line_amount created_at version is_deleted"),
+    _t("stage_payments", "fact_payments", ("payment_id",),
+       "payment_id order_id customer_id amount currency status decline_reason merchant country "
+       "created_at updated_at version is_deleted"),
+    _t("stage_inventory_movements", "fact_inventory_movements", ("product_id", "movement_id"),
+       "product_id movement_id action qty reason order_id moved_at version is_deleted"),
+    _t("stage_transactions", "fact_transactions", ("transaction_id",),
+       "transaction_id customer_id payment_id merchant amount currency country posted_at version is_deleted"),
+    _t("stage_alerts", "fact_alerts", ("alert_id",),
+       "alert_id transaction_id customer_id merchant rule reason amount status raised_at version is_deleted"),
+    _t("stage_carts", "fact_carts", ("cart_id",),
+       "cart_id customer_id status checked_out item_count conflict_count created_at updated_at version "
+       "is_deleted"),
+)}
+
+# The order the merges run in, inside one transaction; each names redshift_sql/merge/<name>.sql.
+# dim_product is rebuilt from product_versions, so it follows it.
+MERGES: tuple[str, ...] = ("dim_date", "dim_customer", "product_versions", "dim_product", "fact_orders",
+                           "fact_order_lines", "fact_payments", "fact_inventory_movements",
+                           "fact_transactions", "fact_alerts", "fact_carts")
+
+
+# --- value conversion ------------------------------------------------------------------------
+def ts(v: Any, attr: str) -> datetime | None:
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise RowError(f"{attr} is not an ISO-8601 string: {v!r}")
+    try:
+        d = datetime.fromisoformat(v)
+    except ValueError:
+        raise RowError(f"{attr} is not an ISO-8601 timestamp: {v!r}") from None
+    if d.tzinfo is not None:
+        d = d.astimezone(timezone.utc).replace(tzinfo=None)
+    return d
+
+
+def money(v: Any, attr: str) -> Decimal | None:
+    if v is None:
+        return None
+    if not isinstance(v, Decimal):
+        raise RowError(f"{attr} is not a number: {v!r}")
+    if v.as_tuple().exponent < -2 and v != v.quantize(Decimal("0.01")):  # type: ignore[operator]
+        raise RowError(f"{attr} has more than two decimals ({v}); money is never rounded silently")
+    return v
+
+
+def integer(v: Any, attr: str) -> int | None:
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, Decimal)) or v != int(v):
+        raise RowError(f"{attr} is not an integer: {v!r}")
+    return int(v)
+
+
+def text(v: Any, attr: str) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, (str, Decimal, int)):
+        return str(v)
+    raise RowError(f"{attr} is not a string: {v!r}")
+
+
+# --- per entity ------------------------------------------------------------------------------
+Rows = dict[str, list[tuple[Any, ...]]]
+
+
+def rows_for(ch: ChangeEvent) -> Rows:
+    """One change -> its staging rows (a row per table it touches). Raises RowError."""
+    img = ch.image
+    deleted = ch.is_delete
+    out: Rows = {}
+
+    def add(table: str, *row: Any) -> None:
+        out.setdefault(table, []).append(row)
+
+    def customer(cid: Any, when: datetime | None) -> None:
+        if cid is not None and when is not None:
+            add("stage_customers", text(cid, "CustomerId"), when)
+
+    def day(when: datetime | None) -> None:
+        if when is not None:
+            add("stage_dates", when.date())
+
+    g = img.get
+    if ch.entity == "order":
+        created = ts(g("CreatedAt"), "CreatedAt")
+        add("stage_orders", text(ch.key["OrderId"], "OrderId"), text(g("CustomerId"), "CustomerId"),
+            text(g("CartId"), "CartId"), text(g("Status"), "Status"), money(g("TotalAmount"), "TotalAmount"),
+            text(g("Currency"), "Currency"), text(g("CancelReason"), "CancelReason"),
+            text(g("SagaMode"), "SagaMode"), created, ts(g("UpdatedAt"), "UpdatedAt"), ch.version, deleted)
+        lines = g("Lines") or []
+        if not isinstance(lines, list):
+            raise RowError("Lines is not a list")
+        for n, line in enumerate(lines, start=1):
+            if not isinstance(line, dict):
+                raise RowError(f"Lines[{n - 1}] is not a map")
+            add("stage_order_lines", text(ch.key["OrderId"], "OrderId"), n, text(line.get("Sku"), "Sku"),
+                integer(line.get("Qty"), "Qty"), money(line.get("UnitPrice"), "UnitPrice"),
+                money(line.get("LineAmount"), "LineAmount"), created, ch.version, deleted)
+        customer(g("CustomerId"), created)
+        day(created)
+    elif ch.entity == "payment":
+        created = ts(g("CreatedAt"), "CreatedAt")
+        add("stage_payments", text(ch.key["PaymentId"], "PaymentId"), text(g("OrderId"), "OrderId"),
+            text(g("CustomerId"), "CustomerId"), money(g("Amount"), "Amount"), text(g("Currency"), "Currency"),
+            text(g("Status"), "Status"), text(g("DeclineReason"), "DeclineReason"),
+            text(g("Merchant"), "Merchant"), text(g("Country"), "Country"), created,
+            ts(g("UpdatedAt"), "UpdatedAt"), ch.version, deleted)
+        customer(g("CustomerId"), created)
+        day(created)
+    elif ch.entity == "transaction":
+        posted = ts(g("PostedAt"), "PostedAt")
+        add("stage_transactions", text(ch.key["TransactionId"], "TransactionId"),
+            text(g("CustomerId"), "CustomerId"), text(g("PaymentId"), "PaymentId"), text(g("Merchant"), "Merchant"),
+            money(g("Amount"), "Amount"), text(g("Currency"), "Currency"), text(g("Country"), "Country"),
+            posted, ch.version, deleted)
+        customer(g("CustomerId"), posted)
+        day(posted)
+    elif ch.entity == "alert":
+        raised = ts(g("RaisedAt"), "RaisedAt")
+        add("stage_alerts", text(ch.key["AlertId"], "AlertId"), text(g("TransactionId"), "TransactionId"),
+            text(g("CustomerId"), "CustomerId"), text(g("Merchant"), "Merchant"), text(g("Rule"), "Rule"),
+            text(g("Reason"), "Reason"), money(g("Amount"), "Amount"), text(g("Status"), "Status"), raised,
+            ch.version, deleted)
+        customer(g("CustomerId"), raised)
+        day(raised)
+    elif ch.entity == "cart":
+        created = ts(g("CreatedAt"), "CreatedAt")
+        items = g("CartItems") or {}
+        if not isinstance(items, dict):
+            raise RowError("CartItems is not a map")
+        add("stage_carts", text(ch.key["CartId"], "CartId"), text(g("CustomerId"), "CustomerId"),
+            text(g("Status"), "Status"), bool(g("CheckOut", False)), len(items),
+            integer(g("ConflictCount", Decimal(0)), "ConflictCount"), created, ts(g("UpdatedAt"), "UpdatedAt"),
+            ch.version, deleted)
+        customer(g("CustomerId"), created)
+        day(created)
+    elif ch.entity == "product":
+        updated = ts(g("LastUpdate"), "LastUpdate")
+        add("stage_products", text(ch.key["ProductID"], "ProductID"), ch.version, text(g("Name"), "Name"),
+            text(g("Category"), "Category"), money(g("Price"), "Price"), integer(g("Qty"), "Qty"), updated,
+            deleted)
+    elif ch.entity == "inventory_movement":
+        moved = ts(g("DateTime"), "DateTime")
+        add("stage_inventory_movements", text(ch.key["ProductID"], "ProductID"), text(ch.key["TranID"], "TranID"),
+            text(g("Action"), "Action"), integer(g("Qty"), "Qty"), text(g("Reason"), "Reason"),
+            text(g("OrderId"), "OrderId"), moved, ch.version, deleted)
+        day(moved)
+    else:
+        raise RowError(f"no warehouse table for entity {ch.entity!r}")
+    return out
+
+
+# --- a batch ---------------------------------------------------------------------------------
+@dataclass
+class Batch:
+    """Staging rows of a micro-batch, deduplicated per key to the highest version."""
+
+    rows: Rows = field(default_factory=dict)
+    failures: list[tuple[ChangeEvent, str]] = field(default_factory=list)
+
+    @property
+    def row_count(self) -> int:
+        return sum(len(r) for r in self.rows.values())
+
+
+def build_batch(events: Iterable[ChangeEvent]) -> Batch:
+    best: dict[str, dict[tuple[Any, ...], tuple[Any, ...]]] = {}
+    failures: list[tuple[ChangeEvent, str]] = []
+    for ch in events:
+        try:
+            produced = rows_for(ch)
+        except (RowError, KeyError) as e:
+            failures.append((ch, f"{ch.key_string} v{ch.version}: {e}"))
+            continue
+        for table, rows in produced.items():
+            spec = STAGES[table]
+            idx = [spec.columns.index(k) for k in spec.key]
+            keep = best.setdefault(table, {})
+            for row in rows:
+                k = tuple(row[i] for i in idx)
+                old = keep.get(k)
+                keep[k] = row if old is None else _pick(table, spec, old, row)
+    return Batch({t: list(v.values()) for t, v in best.items()}, failures)
+
+
+def _pick(table: str, spec: StageTable, old: tuple[Any, ...], new: tuple[Any, ...]) -> tuple[Any, ...]:
+    if table == "stage_customers":  # the earliest sighting wins
+        return old if old[1] <= new[1] else new
+    if "version" not in spec.columns:
+        return old
+    v = spec.columns.index("version")
+    return new if new[v] >= old[v] else old
+
+
+def days(batch: Batch) -> set[date]:
+    return {r[0] for r in batch.rows.get("stage_dates", [])}
