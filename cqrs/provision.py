@@ -16,6 +16,7 @@ from cqrs.settings import Settings
 EXTRA_STEPS: list[tuple[str, str]] = [
     # (module, function) taking (settings); imported lazily so a missing optional part is clear.
     ("projections.search.admin", "provision"),  # search index templates, first indices, aliases
+    ("search_api.keys", "create_table"),  # ApiKeys (hashed search API keys; not streamed)
 ]
 
 
