@@ -1,0 +1,116 @@
+"""Lake projector (Lambda on the Kinesis `changes` stream): changes -> Parquet change log + Glue.
+
+Parse (decode_lambda_event) -> build (columns.build + quality.evaluate, pure) -> write (store).
+Undecodable records and rows failing the data-quality suite go to the quarantine prefix with their
+reason; they never block the shard. An S3/Glue error fails the whole batch (its first record), so
+Lambda retries it; the retry writes the same object keys (shard + sequence range), no duplicates.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Any, Mapping
+
+import orjson
+import pyarrow as pa
+
+from ingestion.change_event import DecodeFailure, decode_lambda_event
+from projections.lake import columns, quality
+from projections.lake.schema import ENTITIES
+from projections.lake.store import QUARANTINE_SCHEMA, LakeStore
+
+log = logging.getLogger(__name__)
+_STORES: dict[tuple[Any, ...], LakeStore] = {}
+
+
+def _store(settings: Any) -> LakeStore:
+    k = (settings.aws_endpoint_url, settings.region, settings.lake_bucket, settings.glue_database)
+    if k not in _STORES:  # created on first use (never at import), reused by a warm Lambda
+        _STORES[k] = LakeStore(settings.boto3_client("s3"), settings.boto3_client("glue"),
+                               settings.lake_bucket, settings.glue_database)
+    return _STORES[k]
+
+
+def _seq_key(s: str) -> tuple[int, str]:
+    return (len(s), s)  # sequence numbers are decimal strings of varying length
+
+
+def batch_name(event: Mapping[str, Any]) -> str:
+    """`<shard>-<firstseq>-<lastseq>`: the same for a retried batch, different for any other."""
+    records = event.get("Records") or []
+    shard, seqs = "stream", []
+    for r in records:
+        if not isinstance(r, Mapping):
+            continue
+        eid = str(r.get("eventID", ""))
+        if ":" in eid and shard == "stream":
+            shard = eid.split(":", 1)[0]
+        s = (r.get("kinesis") or {}).get("sequenceNumber") or (r.get("dynamodb") or {}).get("SequenceNumber")
+        if s:
+            seqs.append(str(s))
+    if not seqs:
+        import hashlib
+        return f"{shard}-{hashlib.sha256(orjson.dumps(records, default=str)).hexdigest()[:16]}"
+    seqs.sort(key=_seq_key)
+    return f"{shard}-{seqs[0]}-{seqs[-1]}"
+
+
+def quarantine_table(rows: list[columns.Quarantined], failures: list[DecodeFailure], now: datetime) -> pa.Table:
+    cols: dict[str, list[Any]] = {f.name: [] for f in QUARANTINE_SCHEMA}
+    for q in rows:
+        e = q.event
+        for k, v in (("entity", q.entity), ("expectation", q.expectation), ("column_name", q.column),
+                     ("reason", q.reason), ("item_key", e.key_string), ("op", e.operation), ("version", e.version),
+                     ("sequence_number", e.sequence_number), ("event_time", e.approximate_creation_time),
+                     ("payload", columns.to_json(e.image)), ("quarantined_at", now)):
+            cols[k].append(v)
+    for f in failures:
+        for k, v in (("entity", "_undecodable"), ("expectation", "expect_record_to_decode"), ("column_name", ""),
+                     ("reason", f.reason), ("item_key", None), ("op", None), ("version", None),
+                     ("sequence_number", f.item_identifier), ("event_time", None),
+                     ("payload", orjson.dumps(f.record, default=str).decode()), ("quarantined_at", now)):
+            cols[k].append(v)
+    return pa.Table.from_pydict(cols, schema=QUARANTINE_SCHEMA)
+
+
+def project(event: Mapping[str, Any], store: LakeStore, prefix: str = "", now: datetime | None = None) -> dict[str, int]:
+    """One batch -> S3 + Glue. Returns counts (rows written, quarantined)."""
+    now = now or datetime.now(timezone.utc)
+    batch = decode_lambda_event(event, prefix)
+    name = batch_name(event)
+    entities = {e.entity for e in batch.events} | ({"order_line"} if any(e.entity == "order" for e in batch.events) else set())
+    catalog = {n: store.known_extras(n) for n in entities if n in ENTITIES}
+    built = columns.build(batch.events, now, {n: x or () for n, x in catalog.items()}, quality.evaluate)
+    written = 0
+    for ent_name, eb in built.batches.items():
+        if catalog.get(ent_name) is None or eb.new_columns:
+            store.ensure_table(eb.entity, eb.columns, exists=catalog.get(ent_name) is not None)
+        for dt, table in eb.parts.items():
+            store.put(f"changes/{ent_name}/dt={dt}/{name}.parquet", table)
+            written += table.num_rows
+        store.add_partitions(eb.entity, eb.parts)
+    if built.quarantined or batch.failures:
+        qt = quarantine_table(built.quarantined, batch.failures, now)
+        for ent in sorted(set(qt.column("entity").to_pylist())):
+            part = qt.filter(pa.compute.equal(qt.column("entity"), ent))
+            store.put(f"quarantine/{ent}/dt={now:%Y-%m-%d}/{name}.parquet", part)
+        log.warning("lake: %d rows quarantined, %d records undecodable (batch %s)",
+                    len(built.quarantined), len(batch.failures), name)
+    return {"written": written, "quarantined": len(built.quarantined) + len(batch.failures)}
+
+
+def handle(event: Mapping[str, Any], context: Any, settings: Any = None, store: LakeStore | None = None) -> dict[str, Any]:
+    if settings is None:
+        from cqrs.settings import Settings
+        settings = Settings.from_env()
+    store = store or _store(settings)
+    try:
+        project(event, store, settings.table_prefix)
+    except Exception as e:  # S3/Glue trouble: transient as far as we can tell, retry the whole batch
+        log.exception("lake: batch failed, Lambda will retry it (same object keys): %s", e)
+        records = event.get("Records") or []
+        first = records[0] if records and isinstance(records[0], Mapping) else {}
+        ident = str((first.get("kinesis") or {}).get("sequenceNumber")
+                    or (first.get("dynamodb") or {}).get("SequenceNumber") or "")
+        return {"batchItemFailures": [{"itemIdentifier": ident}]}
+    return {"batchItemFailures": []}
