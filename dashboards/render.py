@@ -130,13 +130,13 @@ def figure(panel: Panel, data: PanelData) -> Any:
             nc = s["note_column"]
             v = row[data.columns.index(nc["column"])] if data.rows else None
             layout["annotations"] = [{"text": f"{nc['label']}: {_rate(v)}", "xref": "paper", "yref": "paper",
-                                      "x": 1, "y": 1.08, "showarrow": False, "xanchor": "right"}]
+                                      "x": 0, "y": 1.08, "showarrow": False, "xanchor": "left"}]
     elif panel.chart == "table":
         cols = s["columns"]
         fig.add_trace(go.Table(header={"values": [_label(c) for c in cols], "align": "left"},
                                cells={"values": [[_cat(v) for v in data.column(c["column"])] for c in cols],
                                       "align": "left"}))
-    fig.update_layout(margin={"l": 60, "r": 60, "t": 30, "b": 50}, height=360,
+    fig.update_layout(autosize=True, margin={"l": 60, "r": 60, "t": 30, "b": 50}, height=360,
                       legend={"orientation": "h", "y": -0.25}, template="plotly_white", **layout)
     return fig
 
@@ -153,8 +153,8 @@ header h1{margin:0;font-size:20px} header p{margin:4px 0 0;font-size:13px;color:
 form.filters{display:flex;gap:10px;align-items:end;flex-wrap:wrap;margin-top:8px}
 form.filters label{font-size:12px;display:flex;flex-direction:column;color:#c7d0da}
 section{padding:8px 20px} section h2{font-size:18px;margin:12px 0 2px} section>p{margin:0 0 8px;font-size:13px}
-.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(560px,1fr));gap:14px}
-.panel{background:#fff;border-radius:6px;box-shadow:0 1px 3px rgba(0,0,0,.12);padding:8px 10px}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(560px,100%),1fr));gap:14px}
+.panel{min-width:0;overflow:hidden;background:#fff;border-radius:6px;box-shadow:0 1px 3px rgba(0,0,0,.12);padding:8px 10px}
 .panel h3{font-size:14px;margin:2px 0 4px} .panel .meta{font-size:11px;color:#5b6875}
 .panel-error{color:#9b1c1c;background:#fdecec;padding:10px;border-radius:4px;font-size:13px}
 .empty{color:#5b6875;padding:20px;font-size:13px}
@@ -178,6 +178,9 @@ def render_page(dashboards: Sequence[Dashboard], data: dict[str, PanelData], ctx
         for p in d.panels:
             parts.append(_panel(p, data.get(p.id) or PanelData([], [], error="no data was fetched")))
         parts.append("</div></section>")
+    # Fit every figure to its grid cell once the page has its final width.
+    parts.append("<script>window.addEventListener('load',function(){document.querySelectorAll("
+                 "'.js-plotly-plot').forEach(function(g){Plotly.Plots.resize(g);});});</script>")
     parts.append("</body></html>")
     return "".join(parts)
 

@@ -12,9 +12,9 @@ from dashboards.render import PanelData
 
 
 def client(settings: Settings) -> Any:
-    from opensearchpy import OpenSearch
+    from projections.search.client import make_client  # plain HTTP locally, SigV4 in AWS
 
-    return OpenSearch(hosts=[settings.opensearch_url], timeout=10)
+    return make_client(settings)
 
 
 def _cents(v: Any) -> Decimal:
