@@ -17,6 +17,9 @@ EXTRA_STEPS: list[tuple[str, str]] = [
     # (module, function) taking (settings); imported lazily so a missing optional part is clear.
     ("projections.search.admin", "provision"),  # search index templates, first indices, aliases
     ("search_api.keys", "create_table"),  # ApiKeys (hashed search API keys; not streamed)
+    ("ingestion.rules", "provision"),  # EventBridge rules -> SQS targets, queues' DLQ (failures)
+    ("projections.warehouse.adapters", "provision"),  # warehouse star schema, staging, views (Redshift SQL)
+    ("services.orchestration", "provision"),  # the checkout saga state machine (Step Functions)
 ]
 
 

@@ -166,6 +166,9 @@ class Stack:
 
         provision.provision_all(settings, fresh_moto="moto" in {c.name for c, _, _ in started})
         progress("resources: provisioned")
+        from ingestion.runner import start_component  # the local Lambda runner: started last, stopped first
+
+        start_component(self, state, progress, restart=bool(started))
         return state
 
     def down(self, progress: Callable[[str], None] = lambda m: None) -> None:

@@ -12,6 +12,7 @@ from cqrs.stack import Stack
 # (title, "module:function"); each function takes (settings, args) and prints its own summary.
 # Parts of the system add their step here, in the order a user would want to see them.
 STEPS: list[tuple[str, str]] = [
+    ("drain: every projection catches up", "ingestion.drain:demo_step"),  # right after the load step
     ("dashboard: the page for people", "dashboards.demo:demo_step"),
 ]
 
