@@ -167,6 +167,7 @@ def render_page(dashboards: Sequence[Dashboard], data: dict[str, PanelData], ctx
 
     parts = ["<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
              "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+             "<link rel='icon' href='data:,'>",  # no favicon request: the page fetches nothing
              f"<title>{html.escape(' / '.join(d.title for d in dashboards))}</title>"]
     if ctx.live and ctx.refresh_seconds:
         parts.append(f"<meta http-equiv='refresh' content='{int(ctx.refresh_seconds)}'>")

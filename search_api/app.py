@@ -103,6 +103,11 @@ def _get(request: Request, resource: str, who: Principal, doc_id: str) -> dict[s
 
 
 # Shared parameters, declared once; FastAPI validates them and names the parameter in a 422.
+# (Term filters need one Query object per parameter: FastAPI binds a Query object to one name.)
+def _term() -> Any:
+    return Query(None, min_length=1, max_length=128)
+
+
 Q = Query(None, max_length=MAX_QUERY_CHARS, description="full text (simple_query_string syntax)")
 SIZE = Query(20, ge=1, le=MAX_PAGE)
 SORT = Query(None, max_length=40, pattern=r"^-?[a-z_]+$", description="field, '-' prefix for descending")
@@ -111,7 +116,6 @@ MIN = Query(None, ge=0, max_digits=20, decimal_places=2)
 MAX = Query(None, ge=0, max_digits=20, decimal_places=2)
 FROM = Query(None, alias="from", description="inclusive lower bound of the resource's time")
 TO = Query(None, alias="to", description="exclusive upper bound")
-TERM = Query(None, min_length=1, max_length=128)
 
 
 def v1_router() -> APIRouter:
@@ -119,8 +123,8 @@ def v1_router() -> APIRouter:
     any_role = Depends(require_roles("analyst", "customer"))
 
     @r.get("/orders", tags=["orders"])
-    def orders(request: Request, who: Principal = any_role, q: str | None = Q, customer: str | None = TERM,
-               status: str | None = TERM, sku: str | None = TERM, cart: str | None = TERM,
+    def orders(request: Request, who: Principal = any_role, q: str | None = Q, customer: str | None = _term(),
+               status: str | None = _term(), sku: str | None = _term(), cart: str | None = _term(),
                min_amount: Decimal | None = MIN, max_amount: Decimal | None = MAX,
                time_from: datetime | None = FROM, time_to: datetime | None = TO, sort: str | None = SORT,
                size: int = SIZE, cursor: str | None = CURSOR) -> dict[str, Any]:
@@ -129,8 +133,8 @@ def v1_router() -> APIRouter:
 
     @r.get("/transactions", tags=["transactions"])
     def transactions(request: Request, who: Principal = any_role, q: str | None = Q,
-                     customer: str | None = TERM, merchant: str | None = TERM, country: str | None = TERM,
-                     payment: str | None = TERM, min_amount: Decimal | None = MIN,
+                     customer: str | None = _term(), merchant: str | None = _term(), country: str | None = _term(),
+                     payment: str | None = _term(), min_amount: Decimal | None = MIN,
                      max_amount: Decimal | None = MAX, time_from: datetime | None = FROM,
                      time_to: datetime | None = TO, sort: str | None = SORT, size: int = SIZE,
                      cursor: str | None = CURSOR) -> dict[str, Any]:
@@ -139,16 +143,16 @@ def v1_router() -> APIRouter:
                      q, min_amount, max_amount, time_from, time_to, sort, size, cursor)
 
     @r.get("/products", tags=["products"])
-    def products(request: Request, who: Principal = any_role, q: str | None = Q, category: str | None = TERM,
-                 sku: str | None = TERM, min_amount: Decimal | None = MIN, max_amount: Decimal | None = MAX,
+    def products(request: Request, who: Principal = any_role, q: str | None = Q, category: str | None = _term(),
+                 sku: str | None = _term(), min_amount: Decimal | None = MIN, max_amount: Decimal | None = MAX,
                  time_from: datetime | None = FROM, time_to: datetime | None = TO, sort: str | None = SORT,
                  size: int = SIZE, cursor: str | None = CURSOR) -> dict[str, Any]:
         return _list(request, "products", who, {"category": category, "sku": sku},
                      q, min_amount, max_amount, time_from, time_to, sort, size, cursor)
 
     @r.get("/alerts", tags=["alerts"])
-    def alerts(request: Request, who: Principal = any_role, q: str | None = Q, customer: str | None = TERM,
-               merchant: str | None = TERM, rule: str | None = TERM, status: str | None = TERM,
+    def alerts(request: Request, who: Principal = any_role, q: str | None = Q, customer: str | None = _term(),
+               merchant: str | None = _term(), rule: str | None = _term(), status: str | None = _term(),
                min_amount: Decimal | None = MIN, max_amount: Decimal | None = MAX,
                time_from: datetime | None = FROM, time_to: datetime | None = TO, sort: str | None = SORT,
                size: int = SIZE, cursor: str | None = CURSOR) -> dict[str, Any]:
@@ -184,6 +188,7 @@ def create_app(settings: Settings | None = None, *, search: Any = None, keys: Ap
         return {"status": "ok"}
 
     app.include_router(v1_router())
+    app.include_router(__import__("dashboards.web", fromlist=["make_router"]).make_router(settings))  # GET /dashboard
 
     @app.get("/openapi.json", include_in_schema=False)
     def openapi(who: Principal = Depends(authenticated)) -> dict[str, Any]:
