@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import sys
 
 from cqrs.settings import Settings
 
@@ -63,6 +65,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     stack = Stack(settings.state_dir)
     _set_api_url(stack, url)  # `cqrs status --json` shows it while the server runs
     print(f"search API on {url} (OpenAPI: {url}/openapi.json with X-Api-Key)", flush=True)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it: exit through `finally` so the
+    # api_url entry is removed from the stack state.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         uvicorn.run(create_app(settings), host="127.0.0.1", port=args.port, log_level="info")
     finally:
