@@ -13,6 +13,7 @@ from cqrs.stack import Stack
 # Parts of the system add their step here, in the order a user would want to see them.
 STEPS: list[tuple[str, str]] = [
     ("drain: every projection catches up", "ingestion.drain:demo_step"),  # right after the load step
+    ("search: the search API answers", "search_api.demo:demo_step"),
     ("dashboard: the page for people", "dashboards.demo:demo_step"),
 ]
 
