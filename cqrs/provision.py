@@ -20,6 +20,7 @@ EXTRA_STEPS: list[tuple[str, str]] = [
     ("ingestion.rules", "provision"),  # EventBridge rules -> SQS targets, queues' DLQ (failures)
     ("projections.warehouse.adapters", "provision"),  # warehouse star schema, staging, views (Redshift SQL)
     ("services.orchestration", "provision"),  # the checkout saga state machine (Step Functions)
+    ("projections.lake.store", "provision"),  # Glue change-log tables per entity (lake)
 ]
 
 

@@ -14,6 +14,7 @@ from cqrs.stack import Stack
 STEPS: list[tuple[str, str]] = [
     ("drain: every projection catches up", "ingestion.drain:demo_step"),  # right after the load step
     ("search: the search API answers", "search_api.demo:demo_step"),
+    ("lake: Athena SQL on the Parquet lake", "projections.lake.demo:demo_step"),  # after the search step
     ("dashboard: the page for people", "dashboards.demo:demo_step"),
 ]
 
