@@ -1,0 +1,95 @@
+"""Tiny handlers for the runner's integration tests, and the Function declarations that use them.
+In-process tests read what was delivered from DELIVERED; the subprocess test reads a log file."""
+from __future__ import annotations
+
+import base64
+import json
+import random
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+from cqrs.settings import Settings
+from ingestion.change_event import decode_lambda_event
+from ingestion.functions import Function, Mapping, OnFailure
+
+DELIVERED: dict[str, list[dict[str, Any]]] = defaultdict(list)
+INVOCATIONS: dict[str, int] = defaultdict(int)
+_lock = threading.Lock()
+
+
+def _payloads(event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for r in event["Records"]:
+        k = r["kinesis"]
+        out.append((k["sequenceNumber"], json.loads(base64.b64decode(k["data"]))))
+    return out
+
+
+def poison_aware(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Fails the whole invocation when a poison record is in the batch (like an unhandled bug)."""
+    items = _payloads(event)
+    with _lock:
+        INVOCATIONS["poison"] += 1
+    if any(p.get("poison") for _, p in items):
+        raise ValueError("cannot process a poison record")
+    with _lock:
+        DELIVERED["poison"].extend({"seq": s, **p} for s, p in items)
+    return {"batchItemFailures": []}
+
+
+def ordered(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    assert context.function_name == "ordered" and context.get_remaining_time_in_millis() > 0
+    time.sleep(random.random() * 0.01)
+    with _lock:
+        DELIVERED["ordered"].extend({"seq": s, **p} for s, p in _payloads(event))
+    return {"batchItemFailures": []}
+
+
+def partial_once(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Reports record n=5 as failed the first time it sees it (a partial batch response)."""
+    items = _payloads(event)
+    with _lock:
+        first = not INVOCATIONS["partial_failed"]
+        bad = next((s for s, p in items if p["n"] == 5), None) if first else None
+        if bad:
+            INVOCATIONS["partial_failed"] += 1
+        DELIVERED["partial"].extend({"seq": s, **p} for s, p in items)
+    return {"batchItemFailures": [{"itemIdentifier": bad}] if bad else []}
+
+
+def changes(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Decodes DynamoDB stream changes; what it saw goes to DELIVERED['changes']."""
+    batch = decode_lambda_event(event, prefix=_PREFIX[0])
+    with _lock:
+        DELIVERED["changes"].extend({"key": c.key_string, "version": c.version, "op": c.operation,
+                                     "table": c.table} for c in batch.events)
+    return {"batchItemFailures": [{"itemIdentifier": f.item_identifier} for f in batch.failures]}
+
+
+_PREFIX = [""]
+
+
+def file_logger(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """For the kill -9 test (runs in the runner subprocess): appends each change to a log file."""
+    s = Settings.from_env()
+    batch = decode_lambda_event(event, prefix=s.table_prefix)
+    time.sleep(0.05)  # slow enough that the runner is killed mid-way
+    with open(s.state_dir / "delivered.log", "a") as f:
+        f.writelines(f"{c.key_string} {c.version}\n" for c in batch.events)
+    return {"batchItemFailures": [{"itemIdentifier": x.item_identifier} for x in batch.failures]}
+
+
+_S3 = OnFailure("s3", "failures_bucket")
+H = "tests.integration.runner_handlers"
+POISON = Function("poison", f"{H}:poison_aware", (Mapping(
+    "kinesis", "changes_stream", batch_size=8, bisect_batch_on_function_error=True, maximum_retry_attempts=1,
+    on_failure=_S3),))
+ORDERED = Function("ordered", f"{H}:ordered", (Mapping(
+    "kinesis", "changes_stream", batch_size=7, parallelization_factor=4, maximum_batching_window_in_seconds=0),))
+PARTIAL = Function("partial", f"{H}:partial_once", (Mapping(
+    "kinesis", "changes_stream", batch_size=10, bisect_batch_on_function_error=False),))
+CHANGES = Function("changes", f"{H}:changes", (Mapping("dynamodb", "Orders", batch_size=3),))
+MISSING = Function("missing", "tests.integration.no_such_module:handle", (Mapping("kinesis", "changes_stream"),))
+KILL_FUNCTIONS = (Function("file-logger", f"{H}:file_logger", (Mapping("kinesis", "changes_stream", batch_size=10),)),)
