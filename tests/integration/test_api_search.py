@@ -205,19 +205,23 @@ def test_lambda_adapter_answers_api_gateway_events(env: Env) -> None:
         lambda_handler._handler = None
 
 
-def test_cli_apikey_reindex_and_serve(local_stack: Settings) -> None:
-    cli = [sys.executable, "-m", "cqrs.cli"]
-    run = lambda *a: subprocess.run([*cli, *a], capture_output=True, text=True, cwd=REPO_ROOT,  # noqa: E731
-                                    timeout=60, env=os.environ.copy())
-    key = run("apikey", "create", "--role", "customer", "--customer", "c-9")
-    assert key.returncode == 0 and key.stdout.strip().startswith("cqk_")
-    assert run("apikey", "create", "--role", "customer").returncode == 1  # needs --customer
-    r = run("search", "reindex", "alerts")
-    assert r.returncode == 0 and '"to": "alerts-v' in r.stdout, r.stderr
-    assert run("search", "reindex", "nonsense").returncode == 1
+def test_cli_apikey_reindex_and_serve(local_stack: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    from cqrs.cli import main
+
+    def run(*a: str) -> tuple[int, str]:
+        code = main(list(a))
+        return code, capsys.readouterr().out
+
+    code, key = run("apikey", "create", "--role", "customer", "--customer", "c-9")
+    assert code == 0 and key.strip().startswith("cqk_")
+    assert run("apikey", "create", "--role", "customer")[0] == 1  # needs --customer
+    code, out = run("search", "reindex", "alerts")
+    assert code == 0 and '"to": "alerts-v' in out
+    assert run("search", "reindex", "nonsense")[0] == 1
+    # `serve` for real, in its own process (it blocks): health, a keyed search, api_url in the state.
     port = free_port()
-    proc = subprocess.Popen([*cli, "serve", "--port", str(port)], cwd=REPO_ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=os.environ.copy())
+    proc = subprocess.Popen([sys.executable, "-m", "cqrs.cli", "serve", "--port", str(port)], cwd=REPO_ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -228,11 +232,27 @@ def test_cli_apikey_reindex_and_serve(local_stack: Settings) -> None:
                 pass
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.1)
-        status = run("status", "--json")
-        assert f'"api_url": "http://127.0.0.1:{port}"' in status.stdout
-        r = requests.get(f"http://127.0.0.1:{port}/v1/orders", headers={"X-Api-Key": key.stdout.strip()}, timeout=5)
+        assert f'"api_url": "http://127.0.0.1:{port}"' in run("status", "--json")[1]
+        r = requests.get(f"http://127.0.0.1:{port}/v1/orders", headers={"X-Api-Key": key.strip()}, timeout=5)
         assert r.status_code == 200
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)
-    assert "api_url" not in run("status", "--json").stdout
+    assert "api_url" not in run("status", "--json")[1]
+
+
+def test_demo_step_prints_searches(local_stack: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+    from search_api.demo import demo_step
+
+    es = make_client(local_stack)
+    recs = [kinesis_record("Orders", "INSERT", order(f"demo-{i}", "c-d", "150.00", i)) for i in range(4)]
+    recs.append(kinesis_record("Transactions", "INSERT", {
+        "TransactionId": "demo-t", "CustomerId": "c-d", "Merchant": "Demo Shop", "Amount": D("250.00"),
+        "Currency": "USD", "Country": "US", "PostedAt": "2026-11-27T07:00:00.000000Z", "Version": D(1)}))
+    out = process(kinesis_event(recs), search=es, s3=local_stack.boto3_client("s3"), settings=local_stack)
+    assert out == {"batchItemFailures": []}
+    es.indices.refresh(index="orders,transactions")
+    demo_step(local_stack, None)
+    text = capsys.readouterr().out
+    assert "GET /v1/orders: " in text and "CONFIRMED" in text and "demo-" in text
+    assert "250.00 at Demo Shop" in text and "next page (cursor)" in text
