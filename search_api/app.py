@@ -7,9 +7,10 @@ or construction) and can be injected for tests.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.openapi.utils import get_openapi
@@ -19,11 +20,22 @@ from fastapi.security import APIKeyHeader
 from cqrs.settings import Settings
 from projections.search.mappings import alias_name
 from search_api.keys import ApiKeyStore, table_name
-from search_api.queries import (MAX_PAGE, MAX_QUERY_CHARS, RESOURCES, ParamError, Principal, SearchRequest,
-                                build_get, build_search, public, to_page)
+from search_api.queries import (
+    MAX_PAGE,
+    MAX_QUERY_CHARS,
+    RESOURCES,
+    ParamError,
+    Principal,
+    SearchRequest,
+    build_get,
+    build_search,
+    public,
+    to_page,
+)
 
 log = logging.getLogger(__name__)
 API_KEY = APIKeyHeader(name="X-Api-Key", auto_error=False, description="an API key from `cqrs apikey create`")
+API_KEY_DEP = Depends(API_KEY)
 
 
 class ApiError(Exception):
@@ -57,15 +69,18 @@ def deps(request: Request) -> Deps:
     return request.app.state.deps  # type: ignore[no-any-return]
 
 
-def authenticated(request: Request, key: str | None = Depends(API_KEY)) -> Principal:
+def authenticated(request: Request, key: str | None = API_KEY_DEP) -> Principal:
     who = deps(request).keys.authenticate(key)
     if who is None:
         raise ApiError(401, "missing or invalid X-Api-Key")
     return who
 
 
+AUTHENTICATED = Depends(authenticated)
+
+
 def require_roles(*roles: str) -> Callable[..., Principal]:
-    def check(who: Principal = Depends(authenticated)) -> Principal:
+    def check(who: Principal = AUTHENTICATED) -> Principal:
         if who.role not in roles:
             raise ApiError(403, f"role {who.role!r} may not use this route")
         return who
@@ -118,12 +133,14 @@ FROM = Query(None, alias="from", description="inclusive lower bound of the resou
 TO = Query(None, alias="to", description="exclusive upper bound")
 
 
+ANY_ROLE = Depends(require_roles("analyst", "customer"))
+
+
 def v1_router() -> APIRouter:
     r = APIRouter(prefix="/v1")
-    any_role = Depends(require_roles("analyst", "customer"))
 
     @r.get("/orders", tags=["orders"])
-    def orders(request: Request, who: Principal = any_role, q: str | None = Q, customer: str | None = _term(),
+    def orders(request: Request, who: Principal = ANY_ROLE, q: str | None = Q, customer: str | None = _term(),
                status: str | None = _term(), sku: str | None = _term(), cart: str | None = _term(),
                min_amount: Decimal | None = MIN, max_amount: Decimal | None = MAX,
                time_from: datetime | None = FROM, time_to: datetime | None = TO, sort: str | None = SORT,
@@ -132,7 +149,7 @@ def v1_router() -> APIRouter:
                      q, min_amount, max_amount, time_from, time_to, sort, size, cursor)
 
     @r.get("/transactions", tags=["transactions"])
-    def transactions(request: Request, who: Principal = any_role, q: str | None = Q,
+    def transactions(request: Request, who: Principal = ANY_ROLE, q: str | None = Q,
                      customer: str | None = _term(), merchant: str | None = _term(), country: str | None = _term(),
                      payment: str | None = _term(), min_amount: Decimal | None = MIN,
                      max_amount: Decimal | None = MAX, time_from: datetime | None = FROM,
@@ -143,7 +160,7 @@ def v1_router() -> APIRouter:
                      q, min_amount, max_amount, time_from, time_to, sort, size, cursor)
 
     @r.get("/products", tags=["products"])
-    def products(request: Request, who: Principal = any_role, q: str | None = Q, category: str | None = _term(),
+    def products(request: Request, who: Principal = ANY_ROLE, q: str | None = Q, category: str | None = _term(),
                  sku: str | None = _term(), min_amount: Decimal | None = MIN, max_amount: Decimal | None = MAX,
                  time_from: datetime | None = FROM, time_to: datetime | None = TO, sort: str | None = SORT,
                  size: int = SIZE, cursor: str | None = CURSOR) -> dict[str, Any]:
@@ -151,7 +168,7 @@ def v1_router() -> APIRouter:
                      q, min_amount, max_amount, time_from, time_to, sort, size, cursor)
 
     @r.get("/alerts", tags=["alerts"])
-    def alerts(request: Request, who: Principal = any_role, q: str | None = Q, customer: str | None = _term(),
+    def alerts(request: Request, who: Principal = ANY_ROLE, q: str | None = Q, customer: str | None = _term(),
                merchant: str | None = _term(), rule: str | None = _term(), status: str | None = _term(),
                min_amount: Decimal | None = MIN, max_amount: Decimal | None = MAX,
                time_from: datetime | None = FROM, time_to: datetime | None = TO, sort: str | None = SORT,
@@ -166,8 +183,7 @@ def v1_router() -> APIRouter:
 
 
 def _bind_get(resource: str) -> Callable[..., dict[str, Any]]:
-    def get_one(request: Request, doc_id: str, who: Principal = Depends(require_roles("analyst", "customer"))
-                ) -> dict[str, Any]:
+    def get_one(request: Request, doc_id: str, who: Principal = ANY_ROLE) -> dict[str, Any]:
         return _get(request, resource, who, doc_id)
     get_one.__name__ = f"get_{resource}"
     return get_one
@@ -191,7 +207,7 @@ def create_app(settings: Settings | None = None, *, search: Any = None, keys: Ap
     app.include_router(__import__("dashboards.web", fromlist=["make_router"]).make_router(settings))  # GET /dashboard
 
     @app.get("/openapi.json", include_in_schema=False)
-    def openapi(who: Principal = Depends(authenticated)) -> dict[str, Any]:
+    def openapi(who: Principal = AUTHENTICATED) -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
         return app.openapi_schema

@@ -47,5 +47,5 @@ def demo_step(settings: Settings, args: argparse.Namespace | None = None) -> Non
         if orders["next_cursor"]:
             page2 = get("/v1/orders", size=3, cursor=orders["next_cursor"])
             print(f"  next page (cursor): {', '.join(o['id'] for o in page2['items'])}")
-    print(f"  try it: cqrs serve --port 8080 & curl -H 'X-Api-Key: <key from cqrs apikey create>' "
-          f"'http://127.0.0.1:8080/v1/orders?status=CONFIRMED&size=5'")
+    print("  try it: cqrs serve --port 8080 & curl -H 'X-Api-Key: <key from cqrs apikey create>' "
+          "'http://127.0.0.1:8080/v1/orders?status=CONFIRMED&size=5'")

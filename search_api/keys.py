@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -56,7 +56,7 @@ class ApiKeyStore:
         key_id, secret, salt = secrets.token_hex(8), secrets.token_urlsafe(32), secrets.token_hex(16)
         item = {"KeyId": {"S": key_id}, "Role": {"S": role}, "Salt": {"S": salt},
                 "Hash": {"S": _digest(salt, secret)},
-                "CreatedAt": {"S": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}}
+                "CreatedAt": {"S": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")}}
         if customer_id:
             item["CustomerId"] = {"S": customer_id}
         self.ddb.put_item(TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(KeyId)")

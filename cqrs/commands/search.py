@@ -47,7 +47,7 @@ def cmd_apikey_create(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     store = ApiKeyStore(settings.boto3_client("dynamodb"), table_name(settings))
     try:
-        key_id, key = store.create(args.role, args.customer)
+        _, key = store.create(args.role, args.customer)
     except ValueError as e:
         raise CliError(str(e)) from None
     print(key)

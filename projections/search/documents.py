@@ -11,10 +11,11 @@ command-side attribute is ignored, not indexed by accident.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from ingestion.change_event import ChangeEvent
 from projections.search.mappings import SKIPPED_ENTITIES, SPECS_BY_ENTITY, alias_name
@@ -73,7 +74,7 @@ def _epoch(v: Any, name: str) -> str | None:
     seconds = _int(v, name)
     if seconds is None:
         return None
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _text(*parts: Any) -> str:
@@ -89,12 +90,14 @@ def _order(img: dict[str, Any]) -> dict[str, Any]:
     for i, ln in enumerate(raw_lines):
         if not isinstance(ln, dict):
             raise BuildError(f"Lines[{i}] must be a map")
-        lines.append({"sku": _str(ln.get("Sku"), f"Lines[{i}].Sku"), "qty": _int(ln.get("Qty"), f"Lines[{i}].Qty"),
+        lines.append({"sku": _str(ln.get("Sku"), f"Lines[{i}].Sku"),
+                      "qty": _int(ln.get("Qty"), f"Lines[{i}].Qty"),
                       "unit_price": _money(ln.get("UnitPrice"), f"Lines[{i}].UnitPrice"),
                       "line_amount": _money(ln.get("LineAmount"), f"Lines[{i}].LineAmount")})
     skus = [ln["sku"] for ln in lines if ln["sku"]]
     doc = {
-        "order_id": _str(img.get("OrderId"), "OrderId"), "customer_id": _str(img.get("CustomerId"), "CustomerId"),
+        "order_id": _str(img.get("OrderId"), "OrderId"),
+        "customer_id": _str(img.get("CustomerId"), "CustomerId"),
         "cart_id": _str(img.get("CartId"), "CartId"), "status": _str(img.get("Status"), "Status"),
         "total_amount": _money(img.get("TotalAmount"), "TotalAmount"),
         "currency": _str(img.get("Currency"), "Currency"),
@@ -115,13 +118,16 @@ def _cart(img: dict[str, Any]) -> dict[str, Any]:
     for sku, it in items.items():
         count += _int(it.get("Qty") if isinstance(it, dict) else None, f"CartItems.{sku}.Qty") or 0
     doc = {
-        "cart_id": _str(img.get("CartId"), "CartId"), "customer_id": _str(img.get("CustomerId"), "CustomerId"),
+        "cart_id": _str(img.get("CartId"), "CartId"),
+        "customer_id": _str(img.get("CustomerId"), "CustomerId"),
         "status": _str(img.get("Status"), "Status"), "checked_out": _bool(img.get("CheckOut"), "CheckOut"),
-        "item_count": count, "skus": sorted(items), "conflict_count": _int(img.get("ConflictCount"), "ConflictCount"),
-        "created_at": _str(img.get("CreatedAt"), "CreatedAt"), "updated_at": _str(img.get("UpdatedAt"), "UpdatedAt"),
+        "item_count": count, "skus": sorted(items),
+        "conflict_count": _int(img.get("ConflictCount"), "ConflictCount"),
+        "created_at": _str(img.get("CreatedAt"), "CreatedAt"),
+        "updated_at": _str(img.get("UpdatedAt"), "UpdatedAt"),
         "expires_at": _epoch(img.get("ExpiresAt"), "ExpiresAt"),
     }
-    doc["text"] = _text(doc["cart_id"], doc["customer_id"], doc["status"], *doc["skus"])
+    doc["text"] = _text(doc["cart_id"], doc["customer_id"], doc["status"], *sorted(items))
     return doc
 
 

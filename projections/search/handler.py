@@ -9,8 +9,9 @@ that write), skipped by design (`mappings.SKIPPED_ENTITIES`), or reported.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -61,10 +62,10 @@ def process(event: Mapping[str, Any], *, search: Any, s3: Any, settings: Setting
 
     by_key = {k: ev for k, (_, ev) in best.items()}
     outcome = writer.write([a for a, _ in best.values()])
-    for f in outcome.failed:
-        ev = by_key[f.action.key]
-        failed[ev.item_identifier] = {"reason": f.reason, "status": f.status, "event": ev,
-                                      "document": f.action.document, "retryable": f.retryable}
+    for item in outcome.failed:
+        ev = by_key[item.action.key]
+        failed[ev.item_identifier] = {"reason": item.reason, "status": item.status, "event": ev,
+                                      "document": item.action.document, "retryable": item.retryable}
 
     for ident, info in failed.items():
         if info.get("retryable"):
@@ -88,7 +89,7 @@ def _raw_records(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def failure_key(ident: str, now: datetime | None = None) -> str:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"{FAILURE_PREFIX}{now:%Y/%m/%d}/{ident or 'unidentified'}.json"
 
 
@@ -108,7 +109,7 @@ def _send_to_failures(s3: Any, bucket: str, ident: str, record: Any, info: dict[
     try:
         # Keyed by sequence number: a retried batch overwrites its own report instead of duplicating it.
         s3.put_object(Bucket=bucket, Key=failure_key(ident), Body=data, ContentType="application/json")
-    except Exception:  # noqa: BLE001 - the record is still in batchItemFailures, so it is not lost
+    except Exception:
         log.exception("could not write failure report for %s to s3://%s", ident, bucket)
 
 

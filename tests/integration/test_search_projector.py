@@ -138,7 +138,7 @@ def test_item_429s_are_retried_and_400s_go_to_s3_with_exact_failures(s: Settings
     writer = BulkWriter(flaky, sleep=delays.append)
     out = run(s, es, good + [bad_date, bad_type, garbage], writer=writer)
     failed = [f["itemIdentifier"] for f in out["batchItemFailures"]]
-    seq = lambda r: r["kinesis"]["sequenceNumber"]  # noqa: E731
+    seq = lambda r: r["kinesis"]["sequenceNumber"]
     assert sorted(failed) == sorted([seq(bad_date), seq(bad_type), seq(garbage)])
     assert flaky.calls[1] == ["o-1", "o-4"] and len(flaky.calls) == 2 and delays == [0.1]  # only those retried
     for i in range(6):

@@ -8,8 +8,15 @@ import pytest
 from ingestion.change_event import decode_lambda_event
 from projections.search.documents import BuildError, to_index_action
 from projections.search.mappings import SPECS
-from search_api.queries import (RESOURCES, ParamError, Principal, SearchRequest, build_search, decode_cursor,
-                                encode_cursor)
+from search_api.queries import (
+    RESOURCES,
+    ParamError,
+    Principal,
+    SearchRequest,
+    build_search,
+    decode_cursor,
+    encode_cursor,
+)
 from tests.factories import D, kinesis_event, kinesis_record
 
 ORDER = {"OrderId": "o-1", "CustomerId": "c-1", "CartId": "k-1", "Status": "CONFIRMED",
