@@ -31,7 +31,7 @@ from ingestion.forwarder import Forwarder
 from ingestion.functions import Function, Mapping
 
 IMPORT_RETRY_S = 5.0
-IDLE_MIN_S, IDLE_MAX_S = 0.25, 1.0
+IDLE_MIN_S, IDLE_MAX_S = 0.25, 2.0  # light idle polling: the machine is shared
 
 
 def status_path(state_dir: Path) -> Path:

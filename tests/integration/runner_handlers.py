@@ -1,4 +1,5 @@
-"""Tiny handlers for the runner's integration tests, and the Function declarations that use them.
+"""Tiny handlers for the runner's integration tests, the Function declarations that use them, and
+helpers giving each test a private stream and tables so it never meets the stack's own runner.
 In-process tests read what was delivered from DELIVERED; the subprocess test reads a log file."""
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import json
 import random
 import threading
 import time
+import uuid
 from collections import defaultdict
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 from cqrs.settings import Settings
 from ingestion.change_event import decode_lambda_event
@@ -44,6 +47,13 @@ def ordered(event: dict[str, Any], context: Any) -> dict[str, Any]:
     time.sleep(random.random() * 0.01)
     with _lock:
         DELIVERED["ordered"].extend({"seq": s, **p} for s, p in _payloads(event))
+    return {"batchItemFailures": []}
+
+
+def collect(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Records every delivery under the function's name."""
+    with _lock:
+        DELIVERED[context.function_name].extend({"seq": s, **p} for s, p in _payloads(event))
     return {"batchItemFailures": []}
 
 
@@ -91,5 +101,37 @@ ORDERED = Function("ordered", f"{H}:ordered", (Mapping(
 PARTIAL = Function("partial", f"{H}:partial_once", (Mapping(
     "kinesis", "changes_stream", batch_size=10, bisect_batch_on_function_error=False),))
 CHANGES = Function("changes", f"{H}:changes", (Mapping("dynamodb", "Orders", batch_size=3),))
+AGED = Function("aged", f"{H}:collect", (Mapping(
+    "kinesis", "changes_stream", batch_size=10, maximum_record_age_in_seconds=1, on_failure=_S3),))
+TWICE = Function("twice", f"{H}:collect", (Mapping("kinesis", "changes_stream", batch_size=4),))
 MISSING = Function("missing", "tests.integration.no_such_module:handle", (Mapping("kinesis", "changes_stream"),))
 KILL_FUNCTIONS = (Function("file-logger", f"{H}:file_logger", (Mapping("kinesis", "changes_stream", batch_size=10),)),)
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def private(settings: Settings, tmp: Path, shards: int = 1, tables: bool = False) -> Settings:
+    tag = uuid.uuid4().hex[:8]
+    s = settings.with_(changes_stream=f"t-{tag}", state_dir=tmp, table_prefix=f"t{tag}-" if tables else "")
+    kin = s.boto3_client("kinesis")
+    kin.create_stream(StreamName=s.changes_stream, ShardCount=shards)
+    kin.get_waiter("stream_exists").wait(StreamName=s.changes_stream, WaiterConfig={"Delay": 0.2, "MaxAttempts": 50})
+    if tables:
+        from cqrs.provision import create_tables
+
+        create_tables(s)
+    return s
+
+
+def run_until(runner: Any, cond: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            runner.poll_once()
+            if cond():
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"condition not met within {timeout}s; status: {runner.status(time.time())}")
+    finally:
+        runner.stop.set()
+        runner.executor.shutdown(wait=True)

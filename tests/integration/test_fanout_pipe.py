@@ -17,7 +17,7 @@ from ingestion.pipe import handle
 from ingestion.rules import provision
 from tests.conftest import load_event
 from tests.factories import D, kinesis_event, kinesis_record
-from tests.integration._runner_util import private
+from tests.integration.runner_handlers import private
 
 pytestmark = pytest.mark.integration
 

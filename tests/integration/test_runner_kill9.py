@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cqrs.settings import REPO_ROOT
-from tests.integration._runner_util import private
+from tests.integration.runner_handlers import private
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import pytest
 from ingestion.drain import drain
 from ingestion.runner import Runner
 from tests.integration import runner_handlers as h
-from tests.integration._runner_util import private, run_until
+from tests.integration.runner_handlers import private, run_until
 
 pytestmark = pytest.mark.integration
 
