@@ -17,8 +17,9 @@ import binascii
 import gc
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from collections.abc import Iterable, Mapping  # not typing's: its isinstance costs ~5x more (profiled)
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import orjson
 
@@ -97,6 +98,14 @@ def _bin(s: Any) -> bytes:
 
 def decode_value(av: Mapping[str, Any]) -> Any:
     """One DynamoDB attribute value -> Python, exactly."""
+    if type(av) is dict and len(av) == 1:  # fast path for the common, well-formed cases (hot: bench/)
+        ((tag, v),) = av.items()
+        if tag == "S" and type(v) is str:
+            return v
+        if tag == "N" and type(v) is str:
+            return _num(v)
+        if tag == "M" and type(v) is dict:
+            return {k: decode_value(x) for k, x in v.items()}
     if not isinstance(av, Mapping) or len(av) != 1:
         raise DecodeError(f"attribute value must be a one-key object, got {str(av)[:80]!r}")
     ((tag, v),) = av.items()
@@ -130,6 +139,20 @@ def decode_value(av: Mapping[str, Any]) -> Any:
 def decode_image(image: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if image is None:
         return None
+    if type(image) is dict:  # fast path: strings and numbers inline, no call per attribute (hot: bench/)
+        out: dict[str, Any] = {}
+        for k, av in image.items():
+            if type(av) is dict and len(av) == 1:
+                v = av.get("S")
+                if type(v) is str:
+                    out[k] = v
+                    continue
+                v = av.get("N")
+                if type(v) is str:
+                    out[k] = _num(v)
+                    continue
+            out[k] = decode_value(av)
+        return out
     if not isinstance(image, Mapping):
         raise DecodeError("image is not an object")
     return {k: decode_value(v) for k, v in image.items()}
