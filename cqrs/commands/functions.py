@@ -3,6 +3,7 @@ runner that drives them (`ingestion.runner`)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
@@ -90,7 +91,8 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     ctx = LambdaContext(fn.name, fn.timeout_s, fn.memory_mb, Settings.from_env().region)
     t0 = time.monotonic()
     try:
-        resp = handler(event, ctx)
+        with contextlib.redirect_stdout(sys.stderr):  # the handler's logs to stderr, its response to stdout
+            resp = handler(event, ctx)
     except Exception as e:  # noqa: BLE001 - shown as Lambda shows a function error
         print(json.dumps({"errorType": type(e).__name__, "errorMessage": str(e)}, indent=2))
         print(f"function error after {1000 * (time.monotonic() - t0):.0f} ms (request {ctx.aws_request_id})",
