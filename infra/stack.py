@@ -70,6 +70,11 @@ def check_pattern(pattern: dict[str, Any]) -> dict[str, Any]:
     return pattern
 
 
+def saga_tables(definition: str) -> list[str]:
+    return [t.name for t in TABLES
+            if "${" + f"{t.name}Table" + "}" in definition or f'"$.tables.{t.name}"' in definition]
+
+
 class CqrsStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: InfraConfig, **kwargs: Any) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -537,10 +542,11 @@ class CqrsStack(cdk.Stack):
         log_group = logs.LogGroup(self, "SagaLogs", retention=_LOG_RETENTION)
         self.saga = sfn.StateMachine(
             self, "CheckoutSaga", state_machine_name=f"{p}checkout-saga",
-            definition_body=sfn.DefinitionBody.from_string(definition), definition_substitutions=used,
+            definition_body=sfn.DefinitionBody.from_string(definition), definition_substitutions=used or None,
             tracing_enabled=True, logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL))
-        for t in TABLES:
-            if self.tables[t.name].table_name and "${" + f"{t.name}Table" + "}" in definition:
-                self.tables[t.name].grant_read_write_data(self.saga)
+        # Tables the definition names, by substitution (${OrdersTable}) or from its input
+        # ($.tables.Orders, filled by the starter from Settings): exactly those are granted.
+        for name in saga_tables(definition):
+            self.tables[name].grant_read_write_data(self.saga)
         if "${EventBusName}" in definition:
             self.bus.grant_put_events_to(self.saga)
