@@ -9,6 +9,7 @@ that write), skipped by design (`mappings.SKIPPED_ENTITIES`), or reported.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -23,17 +24,26 @@ from projections.search.writer import BulkWriter
 log = logging.getLogger(__name__)
 FAILURE_PREFIX = "search/"
 
-_clients: dict[str, Any] = {}
+_clients: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+_lock = threading.Lock()
 
 
 def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
-    if "search" not in _clients:  # reused across warm invocations; created on first use, not import
-        from projections.search.client import make_client
+    search, s3 = _clients_for(settings)
+    return process(event, search=search, s3=s3, settings=settings)
 
-        _clients["search"] = make_client(settings)
-        _clients["s3"] = settings.boto3_client("s3")
-    return process(event, search=_clients["search"], s3=_clients["s3"], settings=settings)
+
+def _clients_for(settings: Settings) -> tuple[Any, Any]:
+    """Reused across warm invocations; created on first use, not at import. Locked: the local runner
+    (like Lambda with parallelization) may call the handler from several threads at once."""
+    key = (settings.opensearch_url, settings.opensearch_auth, settings.aws_endpoint_url, settings.region)
+    with _lock:
+        if key not in _clients:
+            from projections.search.client import make_client
+
+            _clients[key] = (make_client(settings), settings.boto3_client("s3"))
+        return _clients[key]
 
 
 def process(event: Mapping[str, Any], *, search: Any, s3: Any, settings: Settings,
