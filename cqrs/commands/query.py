@@ -41,7 +41,7 @@ def cmd_query(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     sql = _sql_text(args)
     if args.engine == "redshift":
-        run_cli = getattr(importlib.import_module("projections.warehouse.query"), "run_cli")
+        run_cli = importlib.import_module("projections.warehouse.query").run_cli
         return int(run_cli(settings, sql, args.json) or 0)
     from projections.lake.athena import AthenaSqlError, run_athena
     from projections.lake.output import to_json, to_text

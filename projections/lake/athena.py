@@ -100,12 +100,14 @@ def local_connection(settings: Any) -> Any:
         for stmt in translate(f.read_text()):
             try:
                 con.execute(stmt)
-            except Exception as e:  # duckdb.Error: name the file, the SQL is ours
+            except duckdb.Error as e:  # name the file: the SQL is ours
                 raise AthenaSqlError(f"view {f.name} failed locally: {e}") from None
     return con
 
 
 def run_local(con: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    import duckdb
+
     stmts = translate(sql)
     if not stmts:
         raise AthenaSqlError("no SQL statement given")
@@ -113,7 +115,7 @@ def run_local(con: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     for stmt in stmts:
         try:
             cur = con.execute(stmt)
-        except Exception as e:
+        except duckdb.Error as e:
             raise AthenaSqlError(f"query failed: {e}") from None
     assert cur is not None
     if cur.description is None:
@@ -135,6 +137,7 @@ def run_athena(settings: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]
 def _run_aws(settings: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     import awswrangler as wr
     import boto3
+    import pandas as pd
 
     session = boto3.Session(region_name=settings.region)
     for f in view_files():  # CREATE OR REPLACE VIEW: idempotent, keeps the catalog's views current
@@ -142,5 +145,5 @@ def _run_aws(settings: Any, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]
         wr.athena.wait_query(qid, boto3_session=session)
     df = wr.athena.read_sql_query(sql, database=settings.glue_database, ctas_approach=False,
                                   boto3_session=session)
-    return list(df.columns), [tuple(None if v is None or v != v else v for v in r)
+    return list(df.columns), [tuple(None if pd.isna(v) else v for v in r)
                               for r in df.itertuples(index=False, name=None)]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import base64
 import gc
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import orjson
 import pyarrow as pa

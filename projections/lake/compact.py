@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401
+import pyarrow.compute
 
 from projections.lake.schema import ENTITIES
 from projections.lake.store import LakeStore

@@ -12,9 +12,9 @@ DEMO_QUERIES = ("revenue_per_day", "saga_rollbacks_by_cause", "top_products")
 def demo_step(settings: Any, args: Any) -> None:
     if settings.aws_endpoint_url:
         con = local_connection(settings)  # one catalog scan for the three queries
-        run = lambda sql: run_local(con, sql)  # noqa: E731
+        run = lambda sql: run_local(con, sql)
     else:
-        run = lambda sql: run_athena(settings, sql)  # noqa: E731
+        run = lambda sql: run_athena(settings, sql)
     for name in DEMO_QUERIES:
         columns, rows = run((SQL_ROOT / "queries" / f"{name}.sql").read_text())
         print(f"-- athena_sql/queries/{name}.sql")

@@ -8,8 +8,9 @@ Lambda retries it; the retry writes the same object keys (shard + sequence range
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import Any, Mapping
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -106,8 +107,8 @@ def handle(event: Mapping[str, Any], context: Any, settings: Any = None, store: 
     store = store or _store(settings)
     try:
         project(event, store, settings.table_prefix)
-    except Exception as e:  # S3/Glue trouble: transient as far as we can tell, retry the whole batch
-        log.exception("lake: batch failed, Lambda will retry it (same object keys): %s", e)
+    except Exception:  # S3/Glue trouble: transient as far as we can tell; retry the batch
+        log.exception("lake: batch failed, Lambda will retry it (same object keys)")
         records = event.get("Records") or []
         first = records[0] if records and isinstance(records[0], Mapping) else {}
         ident = str((first.get("kinesis") or {}).get("sequenceNumber")

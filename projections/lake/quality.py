@@ -15,7 +15,8 @@ refuses for the column's exact type fails `expect_column_values_to_be_of_type` o
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc

@@ -10,7 +10,8 @@ source attribute in the column comment (`attr=GiftWrap`) so the next batch maps 
 from __future__ import annotations
 
 import io
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq

@@ -59,7 +59,7 @@ def txn(tid, v, amount, cust="c1", **x):
 def history():
     """The command side's changes, in commit order, with their Kinesis sequence numbers."""
     seq = iter(range(5000, 6000))
-    r = lambda table, op, new=None, old=None, at=T0, ttl=False: kinesis_record(  # noqa: E731
+    r = lambda table, op, new=None, old=None, at=T0, ttl=False: kinesis_record(
         table, op, new, old, seq=str(next(seq)), created=at, ttl=ttl)
     o1v1, o1v2 = order("o1", 1), order("o1", 2, "CONFIRMED")
     o2v1, o2v2 = order("o2", 1, cust="c2"), order("o2", 2, "CANCELLED", cust="c2", reason="OUT_OF_STOCK")
@@ -119,7 +119,7 @@ def loaded(lake):
 
 
 def test_views_equal_the_current_state_after_duplicates_reordering_and_replays(loaded):
-    cols, rows = run_athena(loaded, "SELECT order_id, customer_id, status, total_amount, version FROM orders ORDER BY order_id")
+    _, rows = run_athena(loaded, "SELECT order_id, customer_id, status, total_amount, version FROM orders ORDER BY order_id")
     assert rows == EXPECTED_ORDERS
     _, lines = run_athena(loaded, "SELECT order_id, line_no, sku, qty, line_amount FROM order_lines ORDER BY 1, 2")
     assert lines == [("o1", 1, "A", 1, Decimal("10.50")), ("o1", 2, "B", 3, Decimal("15.00")),
@@ -189,7 +189,7 @@ def test_type_conflict_goes_to_quarantine_with_its_reason(lake):
     assert [(r["expectation"], r["column_name"]) for r in bad] == [("expect_column_values_to_be_of_type", "amount")]
     assert "'12.50'" in bad[0]["reason"] and json.loads(bad[0]["payload"])["Amount"] == "12.50"
     assert any(r["entity"] == "_undecodable" and r["sequence_number"] == "8003" for r in q)
-    cols, summary = dq.report(lake)
+    _, summary = dq.report(lake)
     assert ("transaction", "expect_column_values_to_be_of_type", "amount", 1) in [r[:4] for r in summary]
 
 

@@ -89,15 +89,37 @@ def test_remove_is_a_versioned_tombstone_and_ttl_is_told_apart():
     assert (row["op"], row["version"], row["is_ttl_expiry"], row["item_count"]) == ("REMOVE", 4, True, Decimal(3))
 
 
+def _baseline(raw_images):
+    """The row-wise way the hot path is measured against: boto3's TypeDeserializer + pandas."""
+    import pandas as pd
+    from boto3.dynamodb.types import TypeDeserializer
+
+    td = TypeDeserializer()
+    rows = [{k: td.deserialize(v) for k, v in img.items()} for img in raw_images]
+    df = pd.DataFrame(rows)
+    df["PostedAt"] = pd.to_datetime(df["PostedAt"], utc=True)
+    return pa.Table.from_pandas(df)
+
+
 def test_columnar_build_is_fast():
+    import base64
+
+    import orjson
+
     records = [kinesis_record("Transactions", "INSERT", {
         "TransactionId": f"t{i}", "CustomerId": f"c{i % 97}", "Merchant": "m", "Amount": D("12.50"),
         "Currency": "USD", "Country": "US", "PostedAt": "2026-11-27T06:00:00.000000Z", "Version": D(1)},
         created=T0) for i in range(20000)]
     events = decode_lambda_event(kinesis_event(records)).events
-    t0 = time.perf_counter()
-    b = columns.build(events, NOW, None, quality.evaluate)
-    rate = len(events) / (time.perf_counter() - t0)
+    raw = [orjson.loads(base64.b64decode(r["kinesis"]["data"]))["dynamodb"]["NewImage"] for r in records]
+    ours, base = [], []
+    for _ in range(3):  # best of three, interleaved: the test box is shared, compare under the same load
+        t0 = time.perf_counter()
+        b = columns.build(events, NOW, None, quality.evaluate)
+        ours.append(len(events) / (time.perf_counter() - t0))
+        t0 = time.perf_counter()
+        _baseline(raw)
+        base.append(len(events) / (time.perf_counter() - t0))
     assert b.batches["transaction"].parts["2026-11-27"].num_rows == 20000
-    print(f"lake columnar build: {rate:,.0f} records/s")
-    assert rate > 100_000  # the target is >250k/s on a free core; the shared CI box is noisier
+    print(f"lake columnar build: {max(ours):,.0f} records/s; TypeDeserializer+pandas: {max(base):,.0f} records/s")
+    assert max(ours) > 1.5 * max(base)
