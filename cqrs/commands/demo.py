@@ -16,6 +16,7 @@ STEPS: list[tuple[str, str]] = [
     ("search: the search API answers", "search_api.demo:demo_step"),
     ("lake: Athena SQL on the Parquet lake", "projections.lake.demo:demo_step"),  # after the search step
     ("dashboard: the page for people", "dashboards.demo:demo_step"),
+    ("reconcile: every read model equals the command side", "reliability.reconcile:demo_step"),  # keep LAST
 ]
 
 
