@@ -206,8 +206,11 @@ def test_lambda_adapter_answers_api_gateway_events(env: Env) -> None:
         lambda_handler._handler = None
 
 
-def test_cli_apikey_reindex_and_serve(local_stack: Settings, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_apikey_reindex_and_serve(env: Env, capsys: pytest.CaptureFixture[str],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
     from cqrs.cli import main
+
+    monkeypatch.setenv("CQRS_TABLE_PREFIX", env.s.table_prefix)  # this module's own indices and keys
 
     def run(*a: str) -> tuple[int, str]:
         code = main(list(a))
@@ -217,7 +220,8 @@ def test_cli_apikey_reindex_and_serve(local_stack: Settings, capsys: pytest.Capt
     assert code == 0 and key.strip().startswith("cqk_")
     assert run("apikey", "create", "--role", "customer")[0] == 1  # needs --customer
     code, out = run("search", "reindex", "alerts")
-    assert code == 0 and '"to": "alerts-v' in out
+    assert code == 0 and f'"to": "{env.s.table_prefix.lower()}alerts-v2"' in out
+    assert env.get("/v1/alerts").json()["total"] == 3  # same documents behind the swapped alias
     assert run("search", "reindex", "nonsense")[0] == 1
     # `serve` for real, in its own process (it blocks): health, a keyed search, api_url in the state.
     port = free_port()
@@ -245,15 +249,18 @@ def test_cli_apikey_reindex_and_serve(local_stack: Settings, capsys: pytest.Capt
 def test_demo_step_prints_searches(local_stack: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     from search_api.demo import demo_step
 
-    es = make_client(local_stack)
+    s = local_stack.with_(table_prefix=f"demo{uuid.uuid4().hex[:6]}_")
+    provision(s)
+    create_table(s)
+    es = make_client(s)
     recs = [kinesis_record("Orders", "INSERT", order(f"demo-{i}", "c-d", "150.00", i)) for i in range(4)]
     recs.append(kinesis_record("Transactions", "INSERT", {
         "TransactionId": "demo-t", "CustomerId": "c-d", "Merchant": "Demo Shop", "Amount": D("250.00"),
         "Currency": "USD", "Country": "US", "PostedAt": "2026-11-27T07:00:00.000000Z", "Version": D(1)}))
-    out = process(kinesis_event(recs), search=es, s3=local_stack.boto3_client("s3"), settings=local_stack)
+    out = process(kinesis_event(recs), search=es, s3=s.boto3_client("s3"), settings=s)
     assert out == {"batchItemFailures": []}
-    es.indices.refresh(index="orders,transactions")
-    demo_step(local_stack, None)
+    es.indices.refresh(index=f"{s.table_prefix.lower()}*")
+    demo_step(s, None)
     text = capsys.readouterr().out
-    assert "GET /v1/orders: " in text and "CONFIRMED" in text and "demo-" in text
+    assert "GET /v1/orders: 4 orders" in text and "CONFIRMED" in text and "demo-" in text
     assert "250.00 at Demo Shop" in text and "next page (cursor)" in text

@@ -193,13 +193,15 @@ def test_reindex_swaps_the_alias_and_keeps_versions(s: Settings, es: Any) -> Non
     assert current_index(es, alias) == f"{alias}-v2"
 
 
-def test_the_lambda_entry_point_is_safe_from_concurrent_threads(local_stack: Settings) -> None:
+def test_the_lambda_entry_point_is_safe_from_concurrent_threads(s: Settings, es: Any,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """`handle` as Lambda (and the local runner, parallelization factor 2) calls it: settings from the
     environment, clients created once on first use even when two batches arrive together."""
     import threading
 
     from projections.search import handler
 
+    monkeypatch.setenv("CQRS_TABLE_PREFIX", s.table_prefix)  # this test's own indices
     handler._clients.clear()
     results: list[Any] = []
     batches = [[kinesis_record("Orders", "INSERT", order(f"h-{t}-{i}", 1)) for i in range(3)] for t in range(2)]
@@ -210,6 +212,6 @@ def test_the_lambda_entry_point_is_safe_from_concurrent_threads(local_stack: Set
     for th in threads:
         th.join()
     assert results == [{"batchItemFailures": []}] * 2 and len(handler._clients) == 1
-    es = make_client(local_stack)
-    es.indices.refresh(index="orders")
-    assert es.count(index="orders", body={"query": {"prefix": {"id": "h-"}}})["count"] == 6
+    alias = f"{s.table_prefix.lower()}orders"
+    es.indices.refresh(index=alias)
+    assert es.count(index=alias, body={"query": {"prefix": {"id": "h-"}}})["count"] == 6
