@@ -1,0 +1,241 @@
+"""Each projector's pure path, from a parsed Lambda event to the bytes its store receives, written
+twice: OURS (the production modules) and a NAIVE reference written the way common tutorials do it.
+
+  lake       ours: decode_lambda_event -> columns.build + quality.evaluate -> store.parquet_bytes
+             naive: TypeDeserializer per record -> list of dicts -> pandas DataFrame -> Parquet
+                    (awswrangler's path: pyarrow.Table.from_pandas + pq.write_table)
+  search     ours: decode -> to_index_action -> highest version per id -> writer.bulk_body, serialized
+                   as opensearch-py's client.bulk serializes it (JSONSerializer, one line per item)
+             naive: TypeDeserializer -> helpers.bulk-style action dicts ({_index,_id,_source}) ->
+                    helpers.expand_action + the default JSON serializer
+  warehouse  ours: decode -> rows.build_batch -> COPY text (psycopg's own text formatter)
+             naive: TypeDeserializer -> a dict per row -> COPY text built by str() per value
+
+Every function returns (records in, bytes out, output) so the harness can check exactness.
+No I/O.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Callable, Mapping
+
+import orjson
+
+NOW = datetime(2026, 11, 27, 7, 0, tzinfo=timezone.utc)
+Output = tuple[int, int, Any]
+
+
+# --- ours -------------------------------------------------------------------------------------
+def lake_ours(event: Mapping[str, Any]) -> Output:
+    from ingestion.change_event import decode_lambda_event
+    from projections.lake import columns, quality
+    from projections.lake.store import parquet_bytes
+
+    batch = decode_lambda_event(event)
+    built = columns.build(batch.events, NOW, {}, quality.evaluate)
+    files = {f"{n}/{dt}": parquet_bytes(t) for n, eb in built.batches.items() for dt, t in eb.parts.items()}
+    assert not built.quarantined and not batch.failures, (built.quarantined[:1], batch.failures[:1])
+    return len(event["Records"]), sum(map(len, files.values())), files
+
+
+def search_ours(event: Mapping[str, Any]) -> Output:
+    from opensearchpy.serializer import JSONSerializer
+
+    from ingestion.change_event import decode_lambda_event
+    from projections.search.documents import to_index_action
+    from projections.search.writer import bulk_body
+
+    batch = decode_lambda_event(event)
+    best: dict[tuple[str, str], Any] = {}
+    for ev in batch.events:
+        a = to_index_action(ev)
+        if a is not None:
+            cur = best.get(a.key)
+            if cur is None or a.version > cur.version:
+                best[a.key] = a
+    ser = JSONSerializer()  # what opensearch-py's client.bulk does with a list body
+    body = "\n".join(ser.dumps(x) for x in bulk_body(list(best.values()))) + "\n"
+    data = body.encode()
+    return len(event["Records"]), len(data), data
+
+
+def search_ours_orjson(event: Mapping[str, Any]) -> Output:
+    """The same documents serialized with orjson into one NDJSON body (client.bulk takes a str/bytes)."""
+    from ingestion.change_event import decode_lambda_event
+    from projections.search.documents import to_index_action
+    from projections.search.writer import bulk_body
+
+    batch = decode_lambda_event(event)
+    best: dict[tuple[str, str], Any] = {}
+    for ev in batch.events:
+        a = to_index_action(ev)
+        if a is not None:
+            cur = best.get(a.key)
+            if cur is None or a.version > cur.version:
+                best[a.key] = a
+    dumps = orjson.dumps
+    data = b"\n".join(map(dumps, bulk_body(list(best.values())))) + b"\n"
+    return len(event["Records"]), len(data), data
+
+
+def warehouse_ours(event: Mapping[str, Any]) -> Output:
+    from psycopg._copy_base import TextFormatter
+    from psycopg.adapt import Transformer
+
+    from ingestion.change_event import decode_lambda_event
+    from projections.warehouse.rows import build_batch
+
+    batch = build_batch(decode_lambda_event(event).events)
+    assert not batch.failures, batch.failures[:1]
+    out: dict[str, bytes] = {}
+    for table, rows in batch.rows.items():  # what PostgresWarehouse._stage's COPY sends
+        f = TextFormatter(Transformer())
+        buf = bytearray()
+        for r in rows:
+            buf += f.write_row(r)
+        buf += f.end()
+        out[table] = bytes(buf)
+    return len(event["Records"]), sum(map(len, out.values())), out
+
+
+# --- naive references ---------------------------------------------------------------------------
+def _naive_changes(event: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The tutorial decode: base64 + json.loads + boto3's TypeDeserializer on every image."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    out = []
+    for rec in event["Records"]:
+        payload = json.loads(base64.b64decode(rec["kinesis"]["data"]))
+        deser = TypeDeserializer()
+        ddb = payload["dynamodb"]
+        new = {k: deser.deserialize(v) for k, v in ddb.get("NewImage", {}).items()} if "NewImage" in ddb else None
+        old = {k: deser.deserialize(v) for k, v in ddb.get("OldImage", {}).items()} if "OldImage" in ddb else None
+        out.append({"table": payload["tableName"], "op": payload["eventName"], "new": new, "old": old,
+                    "seq": rec["kinesis"]["sequenceNumber"],
+                    "ts": ddb["ApproximateCreationDateTime"]})
+    return out
+
+
+def _naive_changes_powertools(event: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Powertools' data classes: KinesisStreamEvent for the envelope, DynamoDBStreamEvent for the change."""
+    from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent, KinesisStreamEvent
+
+    out = []
+    for rec in KinesisStreamEvent(dict(event)).records:
+        payload = rec.kinesis.data_as_json()
+        (d,) = DynamoDBStreamEvent({"Records": [payload]}).records
+        out.append({"table": payload["tableName"], "op": d.event_name.name if d.event_name else None,
+                    "new": d.dynamodb.new_image or None, "old": d.dynamodb.old_image or None,
+                    "seq": rec.kinesis.sequence_number, "ts": payload["dynamodb"]["ApproximateCreationDateTime"]})
+    return out
+
+
+_SNAKE = {"TransactionId": "transaction_id", "CustomerId": "customer_id", "PaymentId": "payment_id",
+          "Merchant": "merchant", "Amount": "amount", "Currency": "currency", "Country": "country",
+          "PostedAt": "posted_at", "OrderId": "order_id", "CartId": "cart_id", "Status": "status",
+          "TotalAmount": "total_amount", "CancelReason": "cancel_reason", "SagaMode": "saga_mode",
+          "CreatedAt": "created_at", "UpdatedAt": "updated_at", "Lines": "lines", "Version": "version"}
+_ENTITY = {"Transactions": "transaction", "Orders": "order"}
+
+
+def _lake_naive(changes: list[dict[str, Any]]) -> Output:
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for c in changes:
+        img = c["new"] if c["new"] is not None else c["old"]
+        row = {_SNAKE.get(k, k): v for k, v in img.items()}
+        if "lines" in row:
+            row["lines"] = json.dumps(row["lines"], default=str)
+        row.update(op=c["op"], event_time=pd.Timestamp(int(c["ts"]), unit="ms", tz="UTC"), sequence_number=c["seq"],
+                   is_ttl_expiry=False, ingested_at=NOW)
+        groups.setdefault(_ENTITY[c["table"]], []).append(row)
+    files = {}
+    for name, rows in groups.items():
+        df = pd.DataFrame(rows)
+        for col in ("posted_at", "created_at", "updated_at"):
+            if col in df:
+                df[col] = pd.to_datetime(df[col], utc=True)
+        df["version"] = df["version"].astype("int64")
+        buf = io.BytesIO()
+        pq.write_table(pa.Table.from_pandas(df, preserve_index=False), buf)  # awswrangler's to_parquet path
+        files[name] = buf.getvalue()
+    return len(changes), sum(map(len, files.values())), files
+
+
+def lake_naive(event: Mapping[str, Any]) -> Output:
+    return _lake_naive(_naive_changes(event))
+
+
+def lake_naive_powertools(event: Mapping[str, Any]) -> Output:
+    return _lake_naive(_naive_changes_powertools(event))
+
+
+def search_naive(event: Mapping[str, Any]) -> Output:
+    from opensearchpy.helpers import expand_action
+    from opensearchpy.serializer import JSONSerializer
+
+    ser = JSONSerializer()
+    lines = []
+    for c in _naive_changes(event):
+        img = c["new"] if c["new"] is not None else c["old"]
+        doc = {_SNAKE.get(k, k): (str(v) if isinstance(v, Decimal) else v) for k, v in img.items()}
+        if "lines" in doc:
+            doc["lines"] = [{_SNAKE.get(k, k.lower()): str(v) if isinstance(v, Decimal) else v for k, v in ln.items()}
+                            for ln in doc["lines"]]
+        key = doc.get("transaction_id") or doc.get("order_id")
+        action = {"_index": _ENTITY[c["table"]] + "s", "_id": key, "_version": int(img["Version"]),
+                  "_version_type": "external", "_source": doc}
+        meta, source = expand_action(action)
+        lines.append(ser.dumps(meta))
+        lines.append(ser.dumps(source))
+    data = ("\n".join(lines) + "\n").encode()
+    return len(event["Records"]), len(data), data
+
+
+def _copy_text(v: Any) -> str:
+    if v is None:
+        return "\\N"
+    if isinstance(v, bool):
+        return "t" if v else "f"
+    return str(v).replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n")
+
+
+_WH_COLS = {"transaction": ("transaction_id", "customer_id", "payment_id", "merchant", "amount", "currency",
+                            "country", "posted_at", "version", "is_deleted"),
+            "order": ("order_id", "customer_id", "cart_id", "status", "total_amount", "currency", "cancel_reason",
+                      "saga_mode", "created_at", "updated_at", "version", "is_deleted")}
+
+
+def warehouse_naive(event: Mapping[str, Any]) -> Output:
+    out: dict[str, list[str]] = {}
+    for c in _naive_changes(event):
+        img = c["new"] if c["new"] is not None else c["old"]
+        ent = _ENTITY[c["table"]]
+        row = {_SNAKE.get(k, k): v for k, v in img.items()}
+        row["is_deleted"] = c["op"] == "REMOVE"
+        for col in ("posted_at", "created_at", "updated_at"):
+            if col in row:
+                row[col] = datetime.fromisoformat(row[col]).replace(tzinfo=None)
+        out.setdefault(ent, []).append("\t".join(_copy_text(row.get(k)) for k in _WH_COLS[ent]))
+        if ent == "order":
+            for n, ln in enumerate(img["Lines"], 1):
+                r = {"order_id": row["order_id"], "line_no": n, "sku": ln["Sku"], "qty": ln["Qty"],
+                     "unit_price": ln["UnitPrice"], "line_amount": ln["LineAmount"], "created_at": row["created_at"],
+                     "version": row["version"], "is_deleted": row["is_deleted"]}
+                out.setdefault("order_line", []).append("\t".join(_copy_text(v) for v in r.values()))
+    data = {k: ("\n".join(v) + "\n").encode() for k, v in out.items()}
+    return len(event["Records"]), sum(map(len, data.values())), data
+
+
+PATHS: dict[str, dict[str, Callable[[Mapping[str, Any]], Output]]] = {
+    "lake": {"ours": lake_ours, "naive": lake_naive, "naive_powertools": lake_naive_powertools},
+    "search": {"ours": search_ours, "ours_orjson": search_ours_orjson, "naive": search_naive},
+    "warehouse": {"ours": warehouse_ours, "naive": warehouse_naive},
+}

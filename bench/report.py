@@ -1,0 +1,63 @@
+"""Runs a benchmark section and prints the figures as text."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def run_section(section: str, args: Any, records: int) -> dict[str, Any]:
+    if section == "throughput":
+        from bench import throughput
+
+        return throughput.run(records, repeats=1 if args.quick else 3)
+    if section == "memory":
+        from bench import memory
+
+        return memory.run(size=(512 * 1024) if args.quick else 6 * 2**20)
+    if section == "e2e":
+        from bench import e2e
+
+        return e2e.run(args)
+    if section == "replay":
+        from bench import replay
+
+        return replay.run(args)
+    if section == "api":
+        from bench import api
+
+        return api.run(args)
+    raise ValueError(f"unknown benchmark {section!r}")
+
+
+def to_text(out: dict[str, Any]) -> str:
+    m = out["machine"]
+    lines = [f"machine: {m['nproc']} cpu ({m['cpu']}), {m['ram_gib']} GiB, Python {m['python']}, "
+             f"load {m['load_average_1m']}, {m['date']}", f"command: {out['command']}"]
+    t = out.get("throughput")
+    if t:
+        lines.append(f"\nprojection throughput, {t['records']:,} records, records/s per core (best of {t['repeats']}):")
+        for name, p in t["projectors"].items():
+            vs = "  ".join(f"{v}={d['records_per_s_per_core']:,}" for v, d in p["variants"].items())
+            lines.append(f"  {name:<10} {vs}   ours/naive = {p['ratio_vs_naive']}x   (exact decimals checked)")
+    mem = out.get("memory")
+    if mem:
+        lines.append("\npeak memory, one ~6 MB Lambda event through the pure path (fresh process):")
+        for name, d in mem.items():
+            lines.append(f"  {name:<10} {d['records']:,} records ({d['event_bytes'] / 2**20:.1f} MB): peak RSS "
+                         f"{d['rss_peak_mb']} MB (+{d['rss_growth_mb']} MB), Python allocations peak "
+                         f"{d['tracemalloc_peak_mb']} MB")
+    for section in ("e2e", "replay", "api"):
+        if out.get(section):
+            lines.append(f"\n{section}:")
+            lines.extend(_text_section(out[section]))
+    return "\n".join(lines)
+
+
+def _text_section(d: dict[str, Any], indent: str = "  ") -> list[str]:
+    lines = []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            lines.append(f"{indent}{k}:")
+            lines.extend(_text_section(v, indent + "  "))
+        else:
+            lines.append(f"{indent}{k}: {v}")
+    return lines

@@ -1,0 +1,56 @@
+"""`cqrs bench [--json] [--quick] [--only NAME] [--record]`: the pipeline's benchmarks (bench/).
+
+Default: projector throughput against the naive references and peak memory (pure compute, no stack).
+`--only e2e|replay|api` run the benchmarks that need the embedded stack (each starts and stops its own).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+SECTIONS = ("throughput", "memory", "e2e", "replay", "api")
+DEFAULT = ("throughput", "memory")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="benchmarks: projector throughput vs naive references, memory, e2e, replay, API")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--quick", action="store_true", help="small batches and short runs (a smoke test, seconds)")
+    p.add_argument("--only", choices=SECTIONS, action="append",
+                   help="run only this benchmark (repeatable); default: throughput and memory")
+    p.add_argument("--records", type=int, default=None, help="records per batch (default 10,000)")
+    p.add_argument("--duration", type=float, default=None, help="e2e: seconds per rate (default 60, full: 300)")
+    p.add_argument("--full", action="store_true", help="e2e: the full 5 minutes at the talk's rate")
+    p.add_argument("--rates", default=None, help="e2e: comma-separated transactions/s to try (default 116,...)")
+    p.add_argument("--record", action="store_true", help="write the figures into bench/figures.json")
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from cqrs.cli import CliError
+    from bench import figures, machine, report
+
+    only = tuple(args.only or DEFAULT)
+    records = args.records or (1_000 if args.quick else 10_000)
+    if records < 1:
+        raise CliError("--records must be at least 1")
+    out: dict = {"machine": machine.describe(), "command": "cqrs bench " + " ".join(_argv(args))}
+    for section in only:
+        out[section] = report.run_section(section, args, records)
+    if args.record:
+        figures.save({k: v for k, v in out.items()})
+    print(json.dumps(out, indent=2, default=str) if args.json else report.to_text(out))
+    return 0
+
+
+def _argv(args: argparse.Namespace) -> list[str]:
+    a = []
+    for s in args.only or ():
+        a += ["--only", s]
+    for flag in ("quick", "full", "record", "json"):
+        if getattr(args, flag):
+            a.append(f"--{flag}")
+    for opt in ("records", "duration", "rates"):
+        if getattr(args, opt) is not None:
+            a += [f"--{opt}", str(getattr(args, opt))]
+    return a
