@@ -33,7 +33,7 @@ class Faults:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Faults":
+    def from_dict(cls, d: dict[str, Any]) -> Faults:
         names = {f.name for f in fields(cls) if not f.name.startswith("_")}
         unknown = set(d) - names
         if unknown:

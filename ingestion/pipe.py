@@ -8,8 +8,9 @@ its events (FailedEntryCount; usually transient, so retried)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from cqrs.settings import Settings
 from ingestion.change_event import decode_lambda_event

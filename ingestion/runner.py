@@ -15,9 +15,10 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cqrs.settings import Settings
 from ingestion import faults as faults_mod
@@ -90,8 +91,8 @@ class Runner:
             for i, m in enumerate(fn.mappings):
                 mid = mapping_id(fn, i, m)
                 fl = faults.get(fn.name) or faults.get(mid)
-                kw: dict[str, Any] = dict(mapping_id=mid, function=fn, mapping=m, handler=slot.get,
-                                          executor=self.executor, faults=fl, region=settings.region)
+                kw: dict[str, Any] = {"mapping_id": mid, "function": fn, "mapping": m, "handler": slot.get,
+                                     "executor": self.executor, "faults": fl, "region": settings.region}
                 if m.kind == "sqs":
                     url = f"{settings.table_prefix}{m.source}"
                     try:

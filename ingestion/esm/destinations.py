@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -16,7 +16,7 @@ from ingestion.esm.sources import SourceRecord
 
 
 def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def invocation_record(*, function_arn: str, source_kind: str, source_arn: str, shard_id: str,
@@ -29,7 +29,7 @@ def invocation_record(*, function_arn: str, source_kind: str, source_arn: str, s
         "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
                             **({"functionError": function_error} if function_error else {})},
         "version": "1.0",
-        "timestamp": _iso(datetime.now(timezone.utc).timestamp()),
+        "timestamp": _iso(datetime.now(UTC).timestamp()),
         info_key: {
             "shardId": shard_id,
             "startSequenceNumber": records[0].seq,
@@ -55,7 +55,7 @@ class Destination:
 
     def send(self, record: dict[str, Any], shard_id: str, records: list[SourceRecord]) -> str:
         if self.kind == "s3":
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             body = {**record, "payload": orjson.dumps({"Records": [r.event_record for r in records]}).decode()}
             key = (f"aws/lambda/{self.mapping_uuid}/{shard_id}/{now:%Y/%m/%d}/"
                    f"{now:%Y-%m-%dT%H.%M.%S}-{uuid.uuid4()}")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib
 import time
 import uuid
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 Handler = Callable[[Any, Any], Any]
 
@@ -21,7 +22,7 @@ def load_handler(path: str) -> Handler:
         raise HandlerImportError(f"handler {path!r} is not 'package.module:function'")
     try:
         fn = getattr(importlib.import_module(module), attr)
-    except Exception as e:  # noqa: BLE001 - any import-time failure is reported, not raised
+    except Exception as e:
         raise HandlerImportError(f"handler {path} does not import: {type(e).__name__}: {e}") from e
     if not callable(fn):
         raise HandlerImportError(f"handler {path} is not callable")

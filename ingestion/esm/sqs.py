@@ -12,8 +12,9 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from typing import Any, Callable
+from typing import Any
 
 from ingestion.esm.invoke import Handler, LambdaContext
 from ingestion.faults import Faults

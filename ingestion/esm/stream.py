@@ -16,9 +16,10 @@ import time
 import uuid
 import zlib
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ingestion.esm.checkpoints import CheckpointStore
 from ingestion.esm.destinations import Destination, invocation_record
@@ -42,7 +43,7 @@ class ShardState:
     info: ShardInfo
     lanes: list[Lane]
     iterator: str | None = None
-    pending: "OrderedDict[str, bool]" = field(default_factory=OrderedDict)  # seq -> done, in shard order
+    pending: OrderedDict[str, bool] = field(default_factory=OrderedDict)  # seq -> done, in shard order
     arrivals: dict[str, float] = field(default_factory=dict)
     last_read_seq: str | None = None
     read_to_end: bool = False
@@ -173,10 +174,13 @@ class StreamMapping:
                     st.pending[r.seq] = True
             lane.batch = []
             worked = True
-        last = None
-        while st.pending and next(iter(st.pending.values())):
-            last, _ = st.pending.popitem(last=False)
-            st.arrivals.pop(last, None)
+        last: str | None = None
+        for seq, done in list(st.pending.items()):  # advance over the done prefix, in shard order
+            if not done:
+                break
+            del st.pending[seq]
+            st.arrivals.pop(seq, None)
+            last = seq
         if last is not None:
             self.checkpoints.set(st.info.shard_id, last)
         return worked
@@ -255,7 +259,7 @@ class StreamMapping:
                 try:
                     where = self.destination.send(rec, shard_id, records)
                     break
-                except Exception as e:  # noqa: BLE001 - keep the shard blocked until the record is safe
+                except Exception as e:
                     self.last_error = f"on-failure destination unavailable, retrying: {e}"
                     if self.stop.wait(self.retry_cap_s):
                         raise RuntimeError("runner stopping") from e

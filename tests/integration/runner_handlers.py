@@ -10,8 +10,9 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cqrs.settings import Settings
 from ingestion.change_event import decode_lambda_event

@@ -20,7 +20,7 @@ def cqrs(*args: str, state_dir=None) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     if state_dir is not None:
         env["CQRS_STATE_DIR"] = str(state_dir)
-    return subprocess.run([sys.executable, "-m", "cqrs.cli", *args], cwd=REPO_ROOT, env=env,
+    return subprocess.run([sys.executable, "-m", "cqrs.cli", *args], check=False, cwd=REPO_ROOT, env=env,
                           capture_output=True, text=True, timeout=120)
 
 

@@ -3,7 +3,6 @@ each shown with a tiny handler from runner_handlers.py."""
 from __future__ import annotations
 
 import json
-from decimal import Decimal
 
 import pytest
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from ingestion.esm.destinations import invocation_record
-from ingestion.esm.invoke import BatchOutcome, LambdaContext, failed_from, load_handler, HandlerImportError
+from ingestion.esm.invoke import BatchOutcome, HandlerImportError, LambdaContext, failed_from, load_handler
 from ingestion.esm.sources import SourceRecord
 from ingestion.faults import Faults, InjectedCrash
 from ingestion.pipe import handle, to_entry
