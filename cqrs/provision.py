@@ -21,7 +21,6 @@ EXTRA_STEPS: list[tuple[str, str]] = [
     ("projections.warehouse.adapters", "provision"),  # warehouse star schema, staging, views (Redshift SQL)
     ("services.orchestration", "provision"),  # the checkout saga state machine (Step Functions)
     ("projections.lake.store", "provision"),  # Glue change-log tables per entity (lake)
-    ("projections.warehouse.adapters", "provision"),  # warehouse star schema, staging, views (Redshift SQL)
 ]
 
 
