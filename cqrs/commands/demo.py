@@ -15,6 +15,7 @@ STEPS: list[tuple[str, str]] = [
     ("drain: every projection catches up", "ingestion.drain:demo_step"),  # right after the load step
     ("search: the search API answers", "search_api.demo:demo_step"),
     ("lake: Athena SQL on the Parquet lake", "projections.lake.demo:demo_step"),  # after the search step
+    ("warehouse: Redshift reports, and one truth", "projections.warehouse.demo:demo_step"),  # after the lake step
     ("dashboard: the page for people", "dashboards.demo:demo_step"),
     ("reconcile: every read model equals the command side", "reliability.reconcile:demo_step"),  # keep LAST
 ]

@@ -1,13 +1,12 @@
--- occ_conflict_rate: cart writes and the optimistic-concurrency conflicts their writers retried.
--- Grain: one row for the whole history.
--- Source: fact_carts, current state. A cart's writes = its Version (raised by one per write; for a
--- removed cart the tombstone version minus one); conflicts = ConflictCount; the rate is
--- conflicts / cart_writes rounded to 4 decimals (NULL when there were no writes).
-SELECT w.cart_writes,
-       w.conflicts,
-       ROUND(CAST(w.conflicts AS DECIMAL(18, 4)) / NULLIF(w.cart_writes, 0), 4) AS conflict_rate
-FROM (
-    SELECT COALESCE(SUM(c.version - CASE WHEN c.is_deleted THEN 1 ELSE 0 END), 0) AS cart_writes,
-           COALESCE(SUM(c.conflict_count), 0) AS conflicts
-    FROM fact_carts AS c
-) AS w;
+-- occ_conflict_rate: how often optimistic-concurrency writes on carts conflicted.
+-- Grain: one row.
+-- Source: fact_carts, current carts (is_deleted left out). cart_writes = SUM(version) (every write
+-- raises Version by one); conflicts = SUM(conflict_count); conflict_rate = conflicts / cart_writes
+-- rounded to 4 decimals as DECIMAL(10,4), exact decimal arithmetic (NULL when there are no writes).
+-- Same definition as athena_sql/queries/occ_conflict_rate.sql.
+SELECT SUM(c.version) AS cart_writes,
+       SUM(c.conflict_count) AS conflicts,
+       CAST(ROUND(CAST(SUM(c.conflict_count) AS DECIMAL(18, 4)) / NULLIF(SUM(c.version), 0), 4)
+            AS DECIMAL(10, 4)) AS conflict_rate
+FROM fact_carts AS c
+WHERE NOT c.is_deleted;

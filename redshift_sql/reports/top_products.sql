@@ -8,5 +8,5 @@ FROM fact_order_lines AS l
 JOIN fact_orders AS o ON o.order_id = l.order_id
 WHERE o.status = 'CONFIRMED' AND NOT o.is_deleted AND NOT l.is_deleted
 GROUP BY l.sku
-ORDER BY revenue DESC, sku
+ORDER BY revenue DESC, units DESC, sku
 LIMIT 10;
