@@ -26,7 +26,15 @@ def make_sink(settings: Settings, store: str) -> Sink:
     if store == "lake":
         from projections.lake import handler as lh
 
-        return lambda ev: _failed(lh.handle(ev, None, settings=settings))
+        def lake(ev: Mapping[str, Any]) -> list[str]:
+            # A quarantined row is a failure here (the handler itself only fails on S3/Glue errors):
+            # redrive and repair must know the record did not reach the change log.
+            counts = lh.project(ev, lh._store(settings), settings.table_prefix)
+            if counts["quarantined"]:
+                return [r["kinesis"]["sequenceNumber"] for r in ev.get("Records", [])]
+            return []
+
+        return lake
     if store == "warehouse":
         from projections.warehouse import handler as wh
         from projections.warehouse.adapters import from_settings
