@@ -1,0 +1,207 @@
+"""End to end freshness on the embedded stack: card transactions posted through the command side
+(services.transactions) at a paced rate -> DynamoDB -> forwarder -> Kinesis -> runner -> projectors.
+
+Freshness of a transaction in a read model = the first poll that sees it there minus the time its
+command-side write returned. Pollers run every POLL_S, so figures carry up to POLL_S of granularity.
+The backlog "grows" when the freshness of the second half of the run is clearly worse than the
+first half's, or a read model does not catch up within DRAIN_S after posting stops.
+"""
+from __future__ import annotations
+
+import io
+import random
+import statistics
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Callable
+
+POLL_S = 0.5
+DRAIN_S = 90.0
+TALK_RATE = 116.0  # 10M card transactions a day
+
+
+def _pct(xs: list[float], p: float) -> float | None:
+    if not xs:
+        return None
+    xs = sorted(xs)
+    return round(xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))], 3)
+
+
+class Tracker:
+    """Write times and first-seen times per read model."""
+
+    def __init__(self, models: tuple[str, ...]):
+        self.lock = threading.Lock()
+        self.written: dict[str, float] = {}
+        self.seen: dict[str, dict[str, float]] = {m: {} for m in models}
+
+    def wrote(self, tid: str, t: float) -> None:
+        with self.lock:
+            self.written[tid] = t
+
+    def pending(self, model: str) -> list[str]:
+        with self.lock:
+            s = self.seen[model]
+            return [t for t in self.written if t not in s]
+
+    def saw(self, model: str, ids: Any, t: float) -> None:
+        with self.lock:
+            s = self.seen[model]
+            for i in ids:
+                if i in self.written and i not in s:
+                    s[i] = t
+
+
+def _search_poller(settings: Any) -> Callable[[list[str]], set[str]]:
+    from projections.search.client import make_client
+    from projections.search.mappings import alias_name
+
+    client, index = make_client(settings), alias_name("transactions", settings.table_prefix)
+
+    def poll(ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(ids), 1000):
+            chunk = ids[i:i + 1000]
+            r = client.search(index=index, body={"query": {"terms": {"transaction_id": chunk}},
+                                                 "_source": ["transaction_id"], "size": len(chunk)})
+            found.update(h["_source"]["transaction_id"] for h in r["hits"]["hits"])
+        return found
+    return poll
+
+
+def _lake_poller(settings: Any) -> Callable[[list[str]], set[str]]:
+    import pyarrow.parquet as pq
+
+    s3, read = settings.boto3_client("s3"), set()
+
+    def poll(ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.lake_bucket,
+                                                                  Prefix="changes/transaction/"):
+            for o in page.get("Contents", []):
+                if o["Key"] in read:
+                    continue
+                read.add(o["Key"])
+                body = s3.get_object(Bucket=settings.lake_bucket, Key=o["Key"])["Body"].read()
+                found.update(pq.read_table(io.BytesIO(body), columns=["transaction_id"]).column(0).to_pylist())
+        return found
+    return poll
+
+
+def _warehouse_poller(settings: Any) -> Callable[[list[str]], set[str]]:
+    import psycopg
+
+    def poll(ids: list[str]) -> set[str]:
+        with psycopg.connect(settings.warehouse_dsn, connect_timeout=5) as c:
+            rows = c.execute("SELECT transaction_id FROM fact_transactions WHERE transaction_id = ANY(%s)",
+                             (ids,)).fetchall()
+        return {r[0] for r in rows}
+    return poll
+
+
+POLLERS = {"search": _search_poller, "lake": _lake_poller, "warehouse": _warehouse_poller}
+
+
+def run_rate(settings: Any, rate: float, duration: float, tag: str, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    from services.store import Store
+    from services.transactions import TransactionsService, transaction
+
+    tracker = Tracker(tuple(POLLERS))
+    stop_posting, stop = threading.Event(), threading.Event()
+    errors: dict[str, str] = {}
+
+    def poll_loop(model: str, poll: Callable[[list[str]], set[str]]) -> None:
+        while not stop.is_set():
+            ids = tracker.pending(model)
+            if ids:
+                try:
+                    tracker.saw(model, poll(ids), time.time())
+                except Exception as e:  # noqa: BLE001 - e.g. the table or alias not created yet: poll again
+                    errors[model] = f"{type(e).__name__}: {e}"[:200]
+            if stop_posting.is_set() and not tracker.pending(model):
+                return
+            stop.wait(POLL_S)
+
+    threads = [threading.Thread(target=poll_loop, args=(m, f(settings)), daemon=True) for m, f in POLLERS.items()]
+    for t in threads:
+        t.start()
+
+    svc = TransactionsService(Store(settings.boto3_client("dynamodb"), settings))
+    rng = random.Random(rate)
+    n = int(rate * duration)
+    t0 = time.monotonic()
+    late = 0
+
+    def post(i: int) -> None:
+        nonlocal late
+        due = t0 + i / rate
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        elif wait < -1.0:
+            late += 1  # the poster itself could not keep the rate
+        tid = f"{tag}-{i:07d}"
+        item = transaction(tid, f"cust-{rng.randrange(2000):04d}", "ACME Grocery",
+                           Decimal(f"{rng.randrange(1, 500)}.{rng.randrange(100):02d}"), "US",
+                           datetime.now(timezone.utc))
+        svc.post(item)
+        tracker.wrote(tid, time.time())
+
+    workers = max(4, min(64, int(rate // 4) + 2))  # a put to moto takes 10-300 ms on a busy box: many in flight
+    with ThreadPoolExecutor(workers) as pool:
+        for f in [pool.submit(post, i) for i in range(n)]:
+            f.result()
+    posted_in = time.monotonic() - t0
+    stop_posting.set()
+    deadline = time.monotonic() + DRAIN_S
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    stop.set()
+
+    out: dict[str, Any] = {"rate_target": rate, "posted": n, "posting_s": round(posted_in, 1),
+                           "rate_achieved": round(n / posted_in, 1), "poster_late": late}
+    sustainable = late < n * 0.01
+    ordered = sorted(tracker.written, key=tracker.written.get)  # type: ignore[arg-type]
+    half = len(ordered) // 2
+    for model in POLLERS:
+        seen = tracker.seen[model]
+        lag = {t: seen[t] - tracker.written[t] for t in ordered if t in seen}
+        vals = list(lag.values())
+        first = [lag[t] for t in ordered[:half] if t in lag]
+        second = [lag[t] for t in ordered[half:] if t in lag]
+        missing = len(ordered) - len(lag)
+        grows = bool(missing) or (bool(first) and bool(second) and
+                                   (_pct(second, 99) or 0) > 2 * (_pct(first, 99) or 0) + 5)
+        sustainable = sustainable and not grows
+        out[model] = {"p50_s": _pct(vals, 50), "p99_s": _pct(vals, 99), "max_s": round(max(vals), 3) if vals else None,
+                      "mean_s": round(statistics.fmean(vals), 3) if vals else None, "not_visible": missing,
+                      "p99_first_half_s": _pct(first, 99), "p99_second_half_s": _pct(second, 99),
+                      "backlog_grows": grows, **({"last_error": errors[model]} if model in errors else {})}
+    out["sustainable"] = sustainable
+    log = log or (lambda m: print(m, file=sys.stderr, flush=True))
+    log(f"  e2e {rate:g}/s for {duration:g}s: " + ", ".join(
+        f"{m} p50 {out[m]['p50_s']}s p99 {out[m]['p99_s']}s max {out[m]['max_s']}s" for m in POLLERS)
+        + f"; sustainable={sustainable}")
+    return out
+
+
+def run(args: Any) -> dict[str, Any]:
+    from bench.stackctx import private_stack
+
+    duration = args.duration or (300.0 if args.full else (20.0 if args.quick else 60.0))
+    rates = [float(r) for r in args.rates.split(",")] if args.rates else \
+        ([TALK_RATE] if args.quick or args.full else [TALK_RATE, 250.0, 500.0])
+    results = []
+    with private_stack(progress=lambda m: print(f"  stack: {m}", file=sys.stderr, flush=True)) as settings:
+        for i, rate in enumerate(rates):
+            r = run_rate(settings, rate, duration, f"bench{int(time.time())}r{i}")
+            results.append(r)
+            if not r["sustainable"]:
+                break  # higher rates will not do better
+    ok = [r["rate_target"] for r in results if r["sustainable"]]
+    return {"duration_s": duration, "poll_interval_s": POLL_S, "runs": results,
+            "highest_sustainable_rate_tried": max(ok) if ok else None}
