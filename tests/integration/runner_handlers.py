@@ -58,6 +58,19 @@ def collect(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"batchItemFailures": []}
 
 
+def sqs_bodies(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """SQS: a message whose body is "poison" is reported failed (partial batch response)."""
+    failed = []
+    with _lock:
+        for r in event["Records"]:
+            assert r["eventSource"] == "aws:sqs" and r["receiptHandle"]
+            if r["body"] == "poison":
+                failed.append({"itemIdentifier": r["messageId"]})
+            else:
+                DELIVERED["sqs"].append({"body": r["body"], "receives": r["attributes"]["ApproximateReceiveCount"]})
+    return {"batchItemFailures": failed}
+
+
 def partial_once(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Reports record n=5 as failed the first time it sees it (a partial batch response)."""
     items = _payloads(event)
