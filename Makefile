@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo test unit browser bench synth deploy lint clean
+.PHONY: install demo test unit browser bench synth layer deploy lint clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -36,6 +36,15 @@ bench: install
 
 synth: install
 	cd infra && ../$(BIN)/python app.py
+
+# Lambda dependency layer (needs the network; synth never does): [project] dependencies pinned by
+# constraints.txt, plus the search API's fastapi + mangum, Linux x86_64 wheels for python3.12.
+# infra/ uses it as an asset once it exists (docs/deploy.md).
+layer: install
+	rm -rf infra/build/layer
+	$(BIN)/python -m pip install -q --disable-pip-version-check --target infra/build/layer/python \
+	  --platform manylinux2014_x86_64 --implementation cp --python-version 3.12 --only-binary=:all: \
+	  -c constraints.txt $$($(BIN)/python -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml','rb'))['project']['dependencies']))") fastapi mangum
 
 deploy: install
 	cd infra && npx --yes aws-cdk@2 deploy --all --app "../$(BIN)/python app.py"

@@ -35,7 +35,7 @@ from constructs import Construct
 from cqrs.resources import QUEUES, TABLES
 from infra.access import SEARCH_API_ACCESS, SEARCH_API_HANDLER, Access, access_for
 from infra.config import InfraConfig
-from infra.lake_tables import lake_tables
+from infra.lake_tables import lake_table_inputs
 from infra.packaging import REPO_ROOT, layer_is_built, stage_code
 from ingestion.functions import FUNCTIONS, Function, Mapping
 
@@ -214,23 +214,13 @@ class CqrsStack(cdk.Stack):
                                         database_input=glue.CfnDatabase.DatabaseInputProperty(
                                             name=db, description="CQRS lake: Parquet change logs"))
         self.glue_tables: dict[str, glue.CfnTable] = {}
-        for lt in lake_tables():
-            table = glue.CfnTable(
-                self, f"Glue{lt.name}", catalog_id=self.account, database_name=db,
-                table_input=glue.CfnTable.TableInputProperty(
-                    name=lt.name, table_type="EXTERNAL_TABLE",
-                    parameters={"classification": "parquet", "EXTERNAL": "TRUE"},
-                    partition_keys=[glue.CfnTable.ColumnProperty(name="dt", type="string")],
-                    storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
-                        location=f"s3://{self.lake_bucket.bucket_name}/{lt.prefix}",
-                        input_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-                        output_format="org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-                        serde_info=glue.CfnTable.SerdeInfoProperty(
-                            serialization_library="org.apache.hadoop.hive.ql.io.parquet.serde."
-                                                  "ParquetHiveSerDe"),
-                        columns=[glue.CfnTable.ColumnProperty(name=c, type=ty) for c, ty in lt.columns])))
+        for ti in lake_table_inputs(self.lake_bucket.bucket_name, db):
+            table = glue.CfnTable(self, f"Glue{ti['Name']}", catalog_id=self.account, database_name=db,
+                                  table_input=glue.CfnTable.TableInputProperty(name=ti["Name"]))
+            # The lake adapter's TableInput verbatim (PascalCase CloudFormation shape).
+            table.add_property_override("TableInput", ti)
             table.add_resource_dependency(self.glue_db)
-            self.glue_tables[lt.name] = table
+            self.glue_tables[ti["Name"]] = table
         self.workgroup = athena.CfnWorkGroup(
             self, "AthenaWorkGroup", name=f"{p}analysts", recursive_delete_option=False,
             work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
@@ -243,10 +233,12 @@ class CqrsStack(cdk.Stack):
                         encryption_option="SSE_S3"))))
 
     def _glue_arns(self) -> list[str]:
+        from projections.lake.store import QUARANTINE_TABLE
+
         db = self.config.glue_database
         base = f"arn:{self.partition}:glue:{self.region}:{self.account}"
         return [f"{base}:catalog", f"{base}:database/{db}",
-                *(f"{base}:table/{db}/{name}" for name in self.glue_tables)]
+                *(f"{base}:table/{db}/{name}" for name in (*self.glue_tables, QUARANTINE_TABLE))]
 
     # --- search --------------------------------------------------------------------------------
     def _search(self, p: str) -> None:
@@ -441,7 +433,8 @@ class CqrsStack(cdk.Stack):
             fn.add_to_role_policy(iam.PolicyStatement(
                 actions=["glue:GetDatabase", "glue:GetTable", "glue:GetPartition", "glue:GetPartitions",
                          "glue:BatchGetPartition", "glue:CreatePartition", "glue:BatchCreatePartition",
-                         "glue:UpdatePartition"], resources=self._glue_arns()))
+                         "glue:UpdatePartition", "glue:CreateTable", "glue:UpdateTable"],
+                resources=self._glue_arns()))
         elif access.lake_read:
             self.lake_bucket.grant_read(fn)
         if access.warehouse:
@@ -506,9 +499,20 @@ class CqrsStack(cdk.Stack):
 
     # --- search API ----------------------------------------------------------------------------
     def _search_api(self, p: str) -> None:
+        from search_api.keys import TABLE as API_KEYS
+
+        # Hashed API keys with their role (search_api.keys): not a command-side aggregate, not streamed.
+        self.api_keys = ddb.Table(
+            self, "TableApiKeys", table_name=f"{p}{API_KEYS}",
+            partition_key=ddb.Attribute(name="KeyId", type=ddb.AttributeType.STRING),
+            billing_mode=ddb.BillingMode.PAY_PER_REQUEST, encryption=ddb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=ddb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True),
+            deletion_protection=True, removal_policy=cdk.RemovalPolicy.RETAIN)
         fn = self._new_function("search-api", SEARCH_API_HANDLER, description="Search API over OpenSearch",
                                 memory_mb=512, timeout_s=29)
         self._grant(fn, SEARCH_API_ACCESS)
+        self.api_keys.grant_read_data(fn)
         access_logs = logs.LogGroup(self, "ApiAccessLogs", retention=_LOG_RETENTION)
         self.api = apigw.LambdaRestApi(
             self, "SearchApi", rest_api_name=f"{p}search-api", handler=fn, proxy=True,

@@ -110,6 +110,9 @@ def test_functions_run_python312_with_the_declared_memory_and_handler(synth):
 def test_tables_stream_both_images_to_the_changes_stream_encrypted_with_pitr_and_ttl(synth):
     _, _, tpl, _, _ = synth
     tables = {v["Properties"]["TableName"]: v["Properties"] for v in _resources(tpl, "AWS::DynamoDB::Table").values()}
+    api_keys = tables.pop("cqrs-ApiKeys")  # the search API's hashed keys: encrypted, never streamed
+    assert api_keys["SSESpecification"]["SSEEnabled"] is True
+    assert "StreamSpecification" not in api_keys and "KinesisStreamSpecification" not in api_keys
     assert set(tables) == {f"cqrs-{t.name}" for t in TABLES}
     stream_id = next(iter(_resources(tpl, "AWS::Kinesis::Stream")))
     for t in TABLES:
@@ -159,15 +162,20 @@ def test_encryption_at_rest_and_in_transit(synth):
             assert method["Properties"]["ApiKeyRequired"] is True
 
 
-def test_lake_tables_partitioned_by_dt_in_the_glue_database(synth):
-    _, _, tpl, _, _ = synth
-    glue = [v["Properties"]["TableInput"] for v in _resources(tpl, "AWS::Glue::Table").values()]
-    names = {t["Name"] for t in glue}
-    assert {"order_changes", "transaction_changes", "inventory_movement_changes"} <= names
-    for t in glue:
-        assert t["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
-        cols = {c["Name"] for c in t["StorageDescriptor"]["Columns"]}
-        assert {"op", "version"} <= cols or "version" in cols
+def test_lake_tables_are_the_lake_adapters_table_inputs(synth):
+    from projections.lake.schema import ENTITIES
+
+    stack, _, tpl, _, _ = synth
+    glue = {v["Properties"]["TableInput"]["Name"]: v["Properties"] for v in _resources(tpl, "AWS::Glue::Table").values()}
+    assert set(glue) == {e.table for e in ENTITIES.values()}
+    bucket = _logical(stack, stack.lake_bucket)
+    for ent in ENTITIES.values():
+        props = glue[ent.table]
+        assert props["DatabaseName"] == "cqrs_lake"
+        ti = props["TableInput"]
+        assert ti["PartitionKeys"] == [{"Name": "dt", "Type": "string"}]
+        assert ti["StorageDescriptor"]["Location"] == {"Fn::Join": ["", ["s3://", {"Ref": bucket}, f"/changes/{ent.name}/"]]}
+        assert {c.name for c in ent.columns} <= {c["Name"] for c in ti["StorageDescriptor"]["Columns"]}
 
 
 def test_rules_route_declared_patterns_to_their_queues(synth):
