@@ -21,7 +21,7 @@ def warehouse_rate(settings: Any, rows_target: int, chunk: int = 5000) -> dict[s
     seed = 0
     while staged < rows_target:
         seed += 1
-        events = decode_lambda_event(kinesis_event(chunk, seed=seed)).events
+        events = decode_lambda_event(kinesis_event(chunk, seed=seed, huge=False)).events
         # distinct keys per seed: ids carry the record index, so shift them per chunk
         batch = build_batch(events)
         batch.rows = {t: [(f"s{seed}-{r[0]}",) + r[1:] if t not in ("stage_dates", "stage_customers") else r
