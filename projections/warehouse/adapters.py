@@ -132,6 +132,8 @@ class PostgresWarehouse:
 # --- Redshift Data API ------------------------------------------------------------------------
 _TERMINAL_HINTS = ("violat", "invalid input", "invalid digit", "overflow", "value too long", "not-null",
                    "null value", "out of range", "syntax error", "does not exist", "load into table")
+# Concurrency conflicts and lost connections pass: the same statements can succeed when retried.
+_TRANSIENT_HINTS = ("serializable isolation", "1023", "deadlock", "lock", "connection", "timeout", "terminat")
 
 
 class RedshiftDataWarehouse:
@@ -159,7 +161,9 @@ class RedshiftDataWarehouse:
                 return d
             if status in ("FAILED", "ABORTED"):
                 err = str(d.get("Error", status))
-                cls = TerminalLoadError if any(h in err.lower() for h in _TERMINAL_HINTS) else TransientLoadError
+                low = err.lower()
+                terminal = any(h in low for h in _TERMINAL_HINTS) and not any(h in low for h in _TRANSIENT_HINTS)
+                cls = TerminalLoadError if terminal else TransientLoadError
                 raise cls(f"Redshift statement {statement_id} {status}: {err}")
             if waited >= self.max_wait_s:
                 raise TransientLoadError(f"Redshift statement {statement_id} still {status} after {waited:.0f}s")
@@ -213,8 +217,10 @@ class RedshiftDataWarehouse:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        schema = dialect.staging_arrow_schema(table)
         cols = STAGES[table].columns
-        data = pa.table({c: pa.array([r[i] for r in rows]) for i, c in enumerate(cols)})
+        data = pa.table({c: pa.array([r[i] for r in rows], type=schema.field(c).type) for i, c in enumerate(cols)},
+                        schema=schema)
         buf = io.BytesIO()
         pq.write_table(data, buf)
         bucket, key = uri[len("s3://"):].split("/", 1)

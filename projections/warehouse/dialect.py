@@ -7,6 +7,7 @@ across raises `UnsupportedSql` naming the construct and the file, instead of run
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -29,7 +30,9 @@ def parse(sql: str, source: str = "<sql>") -> list[exp.Expression]:
     try:
         return [e for e in sqlglot.parse(sql, read="redshift") if e is not None]
     except ParseError as e:
-        raise UnsupportedSql(f"{source}: not valid Redshift SQL: {e}") from None
+        errs = "; ".join(f"{x.get('description')} near {x.get('highlight')!r} (line {x.get('line')})"
+                         for x in e.errors[:3]) or str(e)
+        raise UnsupportedSql(f"{source}: not valid Redshift SQL: {errs}") from None
 
 
 def _strip_physical(tree: exp.Expression) -> exp.Expression:
@@ -56,6 +59,38 @@ def to_postgres(sql: str, source: str = "<sql>") -> list[str]:
             raise UnsupportedSql(f"{source}: {type(tree).__name__} uses syntax the local PostgreSQL "
                                  f"cannot run: {e}") from None
     return out
+
+
+_ARROW = {"VARCHAR": "string", "CHAR": "string", "TEXT": "string", "BOOLEAN": "bool_", "DATE": "date32",
+          "TIMESTAMP": "timestamp", "SMALLINT": "int16", "INT": "int32", "BIGINT": "int64", "DECIMAL": "decimal"}
+
+
+def staging_arrow_schema(table: str) -> Any:
+    """The Arrow schema of a staging table, read from redshift_sql/ddl/012_staging.sql, so the Parquet
+    that Redshift's COPY reads has exactly the staging table's types (DECIMAL(18,2) stays exact)."""
+    import pyarrow as pa
+
+    for tree in parse((SQL_ROOT / "ddl" / "012_staging.sql").read_text(), "012_staging.sql"):
+        if tree.this.this.name != table:
+            continue
+        fields = []
+        for col in tree.this.expressions:
+            if not isinstance(col, exp.ColumnDef):
+                continue
+            kind = col.args["kind"]
+            name = _ARROW.get(kind.this.name)
+            if name == "decimal":
+                p, sc = (int(x.this.this) for x in kind.expressions)
+                t = pa.decimal128(p, sc)
+            elif name == "timestamp":
+                t = pa.timestamp("us")
+            elif name is None:
+                raise UnsupportedSql(f"012_staging.sql: no Parquet type for {kind.sql('redshift')}")
+            else:
+                t = getattr(pa, name)()
+            fields.append(pa.field(col.name, t))
+        return pa.schema(fields)
+    raise KeyError(f"no staging table {table!r} in redshift_sql/ddl/012_staging.sql")
 
 
 def sql_files(kind: str) -> list[Path]:
