@@ -139,8 +139,8 @@ class CartService:
             raise ValidationError(f"saga mode must be one of {SAGA_MODES}, got {saga_mode!r}")
 
         def plan(cart: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-            if cart["CheckOut"] and cart.get("OrderId") == order_id:
-                return None  # a duplicate of this very checkout: absorbed
+            if cart.get("OrderId") == order_id:
+                return None  # a duplicate of this checkout (running or over): absorbed
             self._open(cart)
             if not cart["CartItems"]:
                 raise ValidationError(f"cart {cart_id!r} is empty")

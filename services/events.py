@@ -41,8 +41,8 @@ def _plain(v: Any) -> Any:
 
 
 def _entry(source: str, detail_type: str, change: ChangeEvent, image: dict[str, Any]) -> dict[str, Any]:
-    detail = {"Key": _plain(change.key), "Version": change.version, "Entity": change.entity,
-              **_plain(image)}
+    # Version as a number (the order of truth); every other number as an exact string.
+    detail = {**_plain(image), "Key": _plain(change.key), "Version": change.version, "Entity": change.entity}
     return {"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail, sort_keys=True),
             "Resources": [change.key_string]}
 

@@ -207,13 +207,18 @@ class FakeDynamoDB:
         with self.lock:
             values = from_ddb(ExpressionAttributeValues) or {}
             names = kw.get("ExpressionAttributeNames") or {}
+            first = _CMP.match(KeyConditionExpression.split(" AND ")[0])
+            assert first and first.group(2) == "=", "a key condition starts with the hash key equality"
+            hk_name, hk_value = names.get(first.group(1), first.group(1)), values[first.group(3)]
             items = [i for i in self._table(TableName).values()
-                     if self._eval(KeyConditionExpression, i, values, names)]
+                     if i.get(hk_name) == hk_value and self._eval(KeyConditionExpression, i, values, names)]
             if IndexName:
                 hk, rk = self.indexes[(TableName, IndexName)]
                 items = [i for i in items if hk in i and (rk is None or rk in i)]
                 if rk:
-                    items.sort(key=lambda i: i[rk])
+                    items.sort(key=lambda i: i[rk], reverse=not kw.get("ScanIndexForward", True))
+            if kw.get("Limit"):
+                items = items[: kw["Limit"]]
             return {"Items": [to_ddb(i) for i in items]}
 
     def scan(self, TableName: str, **_: Any) -> dict[str, Any]:

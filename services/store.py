@@ -95,9 +95,12 @@ class Store:
         return from_ddb(r.get("Item"))
 
     def query(self, table: str, index: str | None, key_condition: str, values: Mapping[str, Any],
-              names: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+              names: Mapping[str, str] | None = None, limit: int | None = None,
+              newest_first: bool = False) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {"TableName": self.name(table), "KeyConditionExpression": key_condition,
-                                  "ExpressionAttributeValues": to_ddb(values)}
+                                  "ExpressionAttributeValues": to_ddb(values), "ScanIndexForward": not newest_first}
+        if limit:
+            kwargs["Limit"] = limit
         if index:
             kwargs["IndexName"] = index
         if names:
@@ -106,7 +109,7 @@ class Store:
         while True:
             r = self.client.query(**kwargs)
             out.extend(from_ddb(i) or {} for i in r.get("Items", []))
-            if not r.get("LastEvaluatedKey"):
+            if not r.get("LastEvaluatedKey") or (limit and len(out) >= limit):
                 return out
             kwargs["ExclusiveStartKey"] = r["LastEvaluatedKey"]
 
@@ -158,7 +161,8 @@ class Store:
         for i in items:
             if "Put" in i:
                 self._emit(i["Put"]["table"], dict(i["Put"]["item"]))
-            elif "Update" in i:
+            elif "Update" in i and i["Update"]["table"] != "ProductCatalog":
+                # Product rows derive no domain events: not worth a read per line.
                 new = self.get(i["Update"]["table"], i["Update"]["key"])
                 if new is not None:
                     self._emit(i["Update"]["table"], new)

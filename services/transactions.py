@@ -27,6 +27,8 @@ SPIKE_HISTORY = 20  # the last N transactions make the customer's usual amount
 SPIKE_MIN_HISTORY = 5
 LARGE_AMOUNT = Decimal("500.00")
 HOME_MIN_HISTORY = 3
+# The rules look at the customer's most recent transactions only (one bounded query per screening).
+HISTORY_LIMIT = 100
 
 
 def transaction(transaction_id: Any, customer_id: Any, merchant: Any, amount: Any, country: Any,
@@ -110,7 +112,7 @@ class TransactionsService:
 
     def history(self, customer_id: str, until: str) -> list[dict[str, Any]]:
         return self.store.query(TABLE, "ByCustomer", "CustomerId = :c AND PostedAt <= :t",
-                                {":c": customer_id, ":t": until})
+                                {":c": customer_id, ":t": until}, limit=HISTORY_LIMIT, newest_first=True)
 
     def screen(self, transaction_id: str) -> int:
         """Run the Second Look rules on a posted transaction; returns alerts newly raised."""
