@@ -12,6 +12,7 @@ from cqrs.stack import Stack
 # (title, "module:function"); each function takes (settings, args) and prints its own summary.
 # Parts of the system add their step here, in the order a user would want to see them.
 STEPS: list[tuple[str, str]] = [
+    ("load: orders, carts, payments, card transactions", "services.load:demo_step"),  # keep FIRST
     ("drain: every projection catches up", "ingestion.drain:demo_step"),  # right after the load step
     ("search: the search API answers", "search_api.demo:demo_step"),
     ("lake: Athena SQL on the Parquet lake", "projections.lake.demo:demo_step"),  # after the search step
