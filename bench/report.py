@@ -45,7 +45,7 @@ def to_text(out: dict[str, Any]) -> str:
             lines.append(f"  {name:<10} {d['records']:,} records ({d['event_bytes'] / 2**20:.1f} MB): peak RSS "
                          f"{d['rss_peak_mb']} MB (+{d['rss_growth_mb']} MB), Python allocations peak "
                          f"{d['tracemalloc_peak_mb']} MB")
-    for section in ("e2e", "replay", "api"):
+    for section in ("e2e", "e2e_full", "replay", "api"):
         if out.get(section):
             lines.append(f"\n{section}:")
             lines.extend(_text_section(out[section]))
