@@ -14,9 +14,8 @@ from typing import Any
 
 from ingestion.functions import FUNCTIONS_BY_NAME
 
-D = Decimal
 SECONDS_PER_DAY = 86_400
-DAYS_PER_MONTH = D("30.4375")  # 365.25 / 12
+DAYS_PER_MONTH = Decimal("30.4375")  # 365.25 / 12
 HOURS_PER_MONTH = DAYS_PER_MONTH * 24
 MIB = 1024 * 1024
 GB = 1024**3
@@ -32,35 +31,35 @@ PRICES_AS_OF = "2025-06 (author's knowledge of the us-east-1 price pages; verify
 class Prices:
     """USD, us-east-1, on-demand list prices (PRICES_AS_OF)."""
 
-    ddb_write_per_million_wru: Decimal = D("0.625")      # on-demand, after the Nov 2024 price cut
-    ddb_storage_gb_month: Decimal = D("0.25")
-    ddb_kinesis_cdc_per_million: Decimal = D("0.10")     # Kinesis Data Streams for DynamoDB CDC units
-    kinesis_shard_hour: Decimal = D("0.015")             # provisioned
-    kinesis_put_per_million_units: Decimal = D("0.014")  # 25 KB PUT payload units
-    kinesis_extended_retention_shard_hour: Decimal = D("0.02")  # 24 h -> 7 days
-    kinesis_efo_consumer_shard_hour: Decimal = D("0.015")
-    kinesis_efo_gb: Decimal = D("0.013")
-    lambda_gb_second: Decimal = D("0.0000166667")       # x86_64
-    lambda_per_million_requests: Decimal = D("0.20")
-    opensearch_data_node_hour: Decimal = D("0.167")     # r6g.large.search
-    opensearch_master_node_hour: Decimal = D("0.128")   # m6g.large.search
-    opensearch_gp3_gb_month: Decimal = D("0.122")
-    s3_gb_month: Decimal = D("0.023")
-    s3_put_per_thousand: Decimal = D("0.005")
-    athena_per_tb: Decimal = D("5")
-    redshift_rpu_hour: Decimal = D("0.375")
+    ddb_write_per_million_wru: Decimal = Decimal("0.625")      # on-demand, after the Nov 2024 price cut
+    ddb_storage_gb_month: Decimal = Decimal("0.25")
+    ddb_kinesis_cdc_per_million: Decimal = Decimal("0.10")     # Kinesis Data Streams for DynamoDB CDC units
+    kinesis_shard_hour: Decimal = Decimal("0.015")             # provisioned
+    kinesis_put_per_million_units: Decimal = Decimal("0.014")  # 25 KB PUT payload units
+    kinesis_extended_retention_shard_hour: Decimal = Decimal("0.02")  # 24 h -> 7 days
+    kinesis_efo_consumer_shard_hour: Decimal = Decimal("0.015")
+    kinesis_efo_gb: Decimal = Decimal("0.013")
+    lambda_gb_second: Decimal = Decimal("0.0000166667")       # x86_64
+    lambda_per_million_requests: Decimal = Decimal("0.20")
+    opensearch_data_node_hour: Decimal = Decimal("0.167")     # r6g.large.search
+    opensearch_master_node_hour: Decimal = Decimal("0.128")   # m6g.large.search
+    opensearch_gp3_gb_month: Decimal = Decimal("0.122")
+    s3_gb_month: Decimal = Decimal("0.023")
+    s3_put_per_thousand: Decimal = Decimal("0.005")
+    athena_per_tb: Decimal = Decimal(5)
+    redshift_rpu_hour: Decimal = Decimal("0.375")
 
 
 @dataclass(frozen=True)
 class Assumptions:
     """Every number the model does not derive. Change them with `dataclasses.replace`."""
 
-    changes_per_tx: Decimal = D("2")          # item writes per business transaction (tx + payment/order/alert)
+    changes_per_tx: Decimal = Decimal(2)          # item writes per business transaction (tx + payment/order/alert)
     avg_change_bytes: int = 1600              # a Kinesis record: both images + metadata of a ~600 B item
-    item_kb: Decimal = D("0.6")               # average DynamoDB item size
-    gsi_writes_per_change: Decimal = D("0.5") # half the writes land in a table with one GSI
-    peak_factor: Decimal = D("5")             # peak second vs the day's average
-    shard_utilization: Decimal = D("0.8")     # keep 20 % headroom per shard
+    item_kb: Decimal = Decimal("0.6")               # average DynamoDB item size
+    gsi_writes_per_change: Decimal = Decimal("0.5") # half the writes land in a table with one GSI
+    peak_factor: Decimal = Decimal(5)             # peak second vs the day's average
+    shard_utilization: Decimal = Decimal("0.8")     # keep 20 % headroom per shard
     # Per-core projection rates (records/s on one vCPU). PLACEHOLDERS until BENCHMARKS.md measures
     # them: lake 250k, warehouse 50k, search 20k.
     rate_per_core: dict[str, int] = field(default_factory=lambda: {
@@ -68,11 +67,11 @@ class Assumptions:
         "event-pipe": 50_000})
     lambda_mb_per_vcpu: int = 1769            # Lambda gives one full vCPU at 1,769 MB
     # Search
-    search_docs_per_tx: Decimal = D("1.5")    # documents indexed per transaction (tx, alert, order...)
+    search_docs_per_tx: Decimal = Decimal("1.5")    # documents indexed per transaction (tx, alert, order...)
     search_doc_bytes: int = 1024
     search_retention_days: int = 90
     search_replicas: int = 1
-    search_overhead: Decimal = D("1.45")      # AWS sizing guide: indexing overhead + OS reserve + free space
+    search_overhead: Decimal = Decimal("1.45")      # AWS sizing guide: indexing overhead + OS reserve + free space
     search_node_storage_gb: int = 512         # EBS per r6g.large data node we plan for
     search_index_docs_per_s_per_node: int = 5_000
     search_master_nodes: int = 3
@@ -81,7 +80,7 @@ class Assumptions:
     entities_per_batch: int = 3               # distinct entity partitions one lake batch writes
     target_parquet_mb: int = 128
     lake_retention_days: int = 365
-    athena_tb_scanned_per_month: Decimal = D("1")
+    athena_tb_scanned_per_month: Decimal = Decimal(1)
     # Warehouse
     redshift_rows_per_rpu_s: int = 2_000      # staged rows MERGEd per RPU-second
     redshift_base_rpu: int = 8                # the smallest base capacity
@@ -120,7 +119,7 @@ class Plan:
 
     @property
     def monthly_total(self) -> Decimal:
-        return sum(self.monthly_cost.values(), D(0))
+        return sum(self.monthly_cost.values(), Decimal(0))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -143,7 +142,7 @@ def _ceil(x: Decimal) -> int:
 
 
 def _cents(x: Decimal) -> Decimal:
-    return x.quantize(D("0.01"), rounding=ROUND_HALF_UP)
+    return x.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def shards_needed(peak_records_per_s: Decimal, avg_record_bytes: int, utilization: Decimal) -> int:
@@ -158,8 +157,8 @@ def plan(tx_per_day: int, a: Assumptions | None = None, p: Prices | None = None)
         raise ValueError(f"tx_per_day must be positive, got {tx_per_day}")
     a = a or Assumptions()
     p = p or Prices()
-    changes_day = _ceil(D(tx_per_day) * a.changes_per_tx)
-    avg_rps = D(changes_day) / SECONDS_PER_DAY
+    changes_day = _ceil(Decimal(tx_per_day) * a.changes_per_tx)
+    avg_rps = Decimal(changes_day) / SECONDS_PER_DAY
     peak_rps = avg_rps * a.peak_factor
     shards = shards_needed(peak_rps, a.avg_change_bytes, a.shard_utilization)
 
@@ -167,23 +166,23 @@ def plan(tx_per_day: int, a: Assumptions | None = None, p: Prices | None = None)
     for name, rate in a.rate_per_core.items():
         fn = FUNCTIONS_BY_NAME[name]
         m = next(m for m in fn.mappings if m.kind == "kinesis")
-        vcpus = D(fn.memory_mb) / a.lambda_mb_per_vcpu
-        per_invocation_rps = D(rate) * min(vcpus, D(1))  # a Python handler uses one core
+        vcpus = Decimal(fn.memory_mb) / a.lambda_mb_per_vcpu
+        per_invocation_rps = Decimal(rate) * min(vcpus, Decimal(1))  # a Python handler uses one core
         needed = max(1, _ceil(peak_rps / per_invocation_rps))
         mapping = shards * m.parallelization_factor
         # Invocations: a batch closes at batch_size records or when the window elapses (per shard
         # and parallel lane), whichever comes first.
         lanes = shards * m.parallelization_factor
-        by_size = _ceil(D(changes_day) / m.batch_size)
+        by_size = _ceil(Decimal(changes_day) / m.batch_size)
         by_window = lanes * SECONDS_PER_DAY // max(1, m.maximum_batching_window_in_seconds) \
             if m.maximum_batching_window_in_seconds else by_size
         invocations = max(by_size, min(by_window, changes_day))
-        busy_s = D(changes_day) / per_invocation_rps
+        busy_s = Decimal(changes_day) / per_invocation_rps
         consumers.append(ConsumerPlan(name, mapping, needed, mapping >= needed, invocations,
-                                      _cents(busy_s * D(fn.memory_mb) / 1024)))
+                                      _cents(busy_s * Decimal(fn.memory_mb) / 1024)))
 
     # Search: live documents over the retention, replicated, with the sizing guide's overhead.
-    docs_day = D(tx_per_day) * a.search_docs_per_tx
+    docs_day = Decimal(tx_per_day) * a.search_docs_per_tx
     search_gb = docs_day * a.search_retention_days * a.search_doc_bytes * (1 + a.search_replicas) \
         * a.search_overhead / GB
     peak_docs = docs_day / SECONDS_PER_DAY * a.peak_factor
@@ -195,44 +194,44 @@ def plan(tx_per_day: int, a: Assumptions | None = None, p: Prices | None = None)
     # files would make target-sized files.
     lake = next(c for c in consumers if c.name == "lake-projector")
     files_day = lake.invocations_per_day * a.entities_per_batch
-    parquet_gb_day = D(changes_day) * a.parquet_bytes_per_change / GB
-    per_entity_mb_per_hour = D(changes_day) * a.parquet_bytes_per_change / MIB / 24 / a.entities_per_batch
-    hours = 24 if per_entity_mb_per_hour == 0 else _ceil(D(a.target_parquet_mb) / per_entity_mb_per_hour)
+    parquet_gb_day = Decimal(changes_day) * a.parquet_bytes_per_change / GB
+    per_entity_mb_per_hour = Decimal(changes_day) * a.parquet_bytes_per_change / MIB / 24 / a.entities_per_batch
+    hours = 24 if per_entity_mb_per_hour == 0 else _ceil(Decimal(a.target_parquet_mb) / per_entity_mb_per_hour)
     compaction_hours = min(24, max(1, hours))
 
     # Warehouse: MERGE work at peak sets the base RPU (multiples of 8); billing is per active second,
     # at least 60 s per cycle, and cycles run all day.
     rpu = max(a.redshift_base_rpu, 8 * _ceil(peak_rps / a.redshift_rows_per_rpu_s / 8))
-    work_rpu_s = D(changes_day) / a.redshift_rows_per_rpu_s
-    floor_rpu_s = D(SECONDS_PER_DAY // a.redshift_merge_interval_s) * 60 * rpu
+    work_rpu_s = Decimal(changes_day) / a.redshift_rows_per_rpu_s
+    floor_rpu_s = Decimal(SECONDS_PER_DAY // a.redshift_merge_interval_s) * 60 * rpu
     rpu_hours_day = max(work_rpu_s, floor_rpu_s) / 3600
 
     wru_per_change = max(1, _ceil(a.item_kb))
-    wru_day = _ceil(D(changes_day) * wru_per_change * (1 + a.gsi_writes_per_change))
+    wru_day = _ceil(Decimal(changes_day) * wru_per_change * (1 + a.gsi_writes_per_change))
 
-    m = DAYS_PER_MONTH
-    ingest_gb_day = D(changes_day) * a.avg_change_bytes / GB
-    put_units_day = D(changes_day) * max(1, _ceil(D(a.avg_change_bytes) / 25_600))
+    month = DAYS_PER_MONTH
+    ingest_gb_day = Decimal(changes_day) * a.avg_change_bytes / GB
+    put_units_day = Decimal(changes_day) * max(1, _ceil(Decimal(a.avg_change_bytes) / 25_600))
     efo_consumers = len(a.rate_per_core)
     cost = {
-        "dynamodb_writes": D(wru_day) * m * p.ddb_write_per_million_wru / 1_000_000,
-        "dynamodb_storage": D(tx_per_day) * 365 * a.item_kb / 1024 / 1024 * p.ddb_storage_gb_month,  # a year kept
-        "dynamodb_to_kinesis_cdc": D(changes_day) * _ceil(a.item_kb) * m * p.ddb_kinesis_cdc_per_million
+        "dynamodb_writes": Decimal(wru_day) * month * p.ddb_write_per_million_wru / 1_000_000,
+        "dynamodb_storage": Decimal(tx_per_day) * 365 * a.item_kb / 1024 / 1024 * p.ddb_storage_gb_month,  # a year kept
+        "dynamodb_to_kinesis_cdc": Decimal(changes_day) * _ceil(a.item_kb) * month * p.ddb_kinesis_cdc_per_million
         / 1_000_000,
         "kinesis_shards": shards * HOURS_PER_MONTH * (p.kinesis_shard_hour
                                                       + p.kinesis_extended_retention_shard_hour),
-        "kinesis_puts": put_units_day * m * p.kinesis_put_per_million_units / 1_000_000,
+        "kinesis_puts": put_units_day * month * p.kinesis_put_per_million_units / 1_000_000,
         "kinesis_efo": efo_consumers * shards * HOURS_PER_MONTH * p.kinesis_efo_consumer_shard_hour
-        + efo_consumers * ingest_gb_day * m * p.kinesis_efo_gb,
+        + efo_consumers * ingest_gb_day * month * p.kinesis_efo_gb,
         "lambda": sum((c.gb_seconds_per_day * p.lambda_gb_second
-                       + D(c.invocations_per_day) * p.lambda_per_million_requests / 1_000_000
-                       for c in consumers), D(0)) * m,
+                       + Decimal(c.invocations_per_day) * p.lambda_per_million_requests / 1_000_000
+                       for c in consumers), Decimal(0)) * month,
         "opensearch": (nodes * p.opensearch_data_node_hour + a.search_master_nodes * p.opensearch_master_node_hour)
-        * HOURS_PER_MONTH + D(nodes * a.search_node_storage_gb) * p.opensearch_gp3_gb_month,
+        * HOURS_PER_MONTH + Decimal(nodes * a.search_node_storage_gb) * p.opensearch_gp3_gb_month,
         "s3_lake": parquet_gb_day * a.lake_retention_days * p.s3_gb_month
-        + D(files_day) * m * p.s3_put_per_thousand / 1000,
+        + Decimal(files_day) * month * p.s3_put_per_thousand / 1000,
         "athena": a.athena_tb_scanned_per_month * p.athena_per_tb,
-        "redshift_serverless": rpu_hours_day * m * p.redshift_rpu_hour,
+        "redshift_serverless": rpu_hours_day * month * p.redshift_rpu_hour,
     }
     return Plan(
         tx_per_day=tx_per_day, changes_per_day=changes_day, avg_changes_per_s=_cents(avg_rps),

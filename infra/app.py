@@ -11,11 +11,11 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as `cd infra && python app.py`
 
-import aws_cdk as cdk  # noqa: E402
+import aws_cdk as cdk
 
-from infra.config import InfraConfig  # noqa: E402
-from infra.nag import apply_nag  # noqa: E402
-from infra.stack import CqrsStack  # noqa: E402
+from infra.config import InfraConfig
+from infra.nag import apply_nag
+from infra.stack import CqrsStack
 
 OUTDIR = Path(__file__).resolve().parent / "cdk.out"
 

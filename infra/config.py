@@ -27,7 +27,7 @@ class InfraConfig:
     saga_asl: Path = REPO_ROOT / "services" / "asl" / "checkout_saga.asl.json"
 
     @classmethod
-    def from_context(cls, get: Any) -> "InfraConfig":
+    def from_context(cls, get: Any) -> InfraConfig:
         """`get` is `node.try_get_context`; every value may arrive as a string from `-c`."""
         base = cls()
         kw: dict[str, Any] = {}

@@ -25,7 +25,7 @@ def _arn(stack: cdk.Stack, construct: IConstruct) -> str:
     return f"<{stack.resolve(stack.get_logical_id(child))}.Arn>"  # type: ignore[arg-type]
 
 
-def apply_nag(app: cdk.App, stack: "CqrsStack") -> None:
+def apply_nag(app: cdk.App, stack: CqrsStack) -> None:
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, write_suppressions_to_cloud_formation=True))
     _ack(stack, "L1", "python3.12 is the runtime the handlers and the dependency layer are built and tested for; "
                       "moving to a newer runtime is a deliberate upgrade, not a synth-time drift")

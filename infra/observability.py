@@ -10,7 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import aws_cdk as cdk
-from aws_cdk import aws_cloudwatch as cw, aws_cloudwatch_actions as cw_actions, aws_kms as kms, aws_sns as sns
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subs
 from constructs import Construct
 
@@ -25,7 +28,7 @@ _1MIN = cdk.Duration.minutes(1)
 
 
 class Observability(Construct):
-    def __init__(self, scope: Construct, cid: str, *, stack: "CqrsStack") -> None:
+    def __init__(self, scope: Construct, cid: str, *, stack: CqrsStack) -> None:
         super().__init__(scope, cid)
         self.topic = sns.Topic(self, "Alarms", display_name="CQRS pipeline alarms", enforce_ssl=True,
                                master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"))

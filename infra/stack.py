@@ -7,27 +7,58 @@ from __future__ import annotations
 
 import importlib
 import json
-from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 from aws_cdk import (
     aws_apigateway as apigw,
+)
+from aws_cdk import (
     aws_athena as athena,
+)
+from aws_cdk import (
     aws_dynamodb as ddb,
+)
+from aws_cdk import (
     aws_events as events,
+)
+from aws_cdk import (
     aws_events_targets as targets,
+)
+from aws_cdk import (
     aws_glue as glue,
+)
+from aws_cdk import (
     aws_iam as iam,
+)
+from aws_cdk import (
     aws_kinesis as kinesis,
+)
+from aws_cdk import (
     aws_lambda as lambda_,
+)
+from aws_cdk import (
     aws_logs as logs,
+)
+from aws_cdk import (
     aws_opensearchserverless as aoss,
+)
+from aws_cdk import (
     aws_opensearchservice as opensearch,
+)
+from aws_cdk import (
     aws_redshiftserverless as rs,
+)
+from aws_cdk import (
     aws_s3 as s3,
+)
+from aws_cdk import (
     aws_secretsmanager as secretsmanager,
+)
+from aws_cdk import (
     aws_sqs as sqs,
+)
+from aws_cdk import (
     aws_stepfunctions as sfn,
 )
 from constructs import Construct
@@ -36,7 +67,7 @@ from cqrs.resources import QUEUES, TABLES
 from infra.access import SEARCH_API_ACCESS, SEARCH_API_HANDLER, Access, access_for
 from infra.config import InfraConfig
 from infra.lake_tables import lake_table_inputs
-from infra.packaging import REPO_ROOT, layer_is_built, stage_code
+from infra.packaging import layer_is_built, stage_code
 from ingestion.functions import FUNCTIONS, Function, Mapping
 
 _LOG_RETENTION = logs.RetentionDays.ONE_MONTH
@@ -318,7 +349,8 @@ class CqrsStack(cdk.Stack):
         if write:
             perms += ["aoss:CreateIndex", "aoss:UpdateIndex", "aoss:WriteDocument"]
         name = self.collection.name
-        aoss.CfnAccessPolicy(self, f"SearchAccess{fn.node.id}", name=f"{fn.node.id.lower()}"[:32], type="data",
+        aoss.CfnAccessPolicy(self, f"SearchAccess{fn.node.id}", type="data",
+                             name=f"{self.config.prefix}{fn.node.id.removeprefix('Fn')}"[:32],
                              policy=cdk.Stack.of(self).to_json_string([{
                                  "Rules": [{"ResourceType": "index", "Resource": [f"index/{name}/*"],
                                             "Permission": perms}],

@@ -4,11 +4,20 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 
-from cqrs.capacity import (SHARD_BYTES_PER_S, SHARD_RECORDS_PER_S, Assumptions, Prices, markdown_table, plan,
-                           shards_needed, with_rates)
+from cqrs.capacity import (
+    SHARD_BYTES_PER_S,
+    SHARD_RECORDS_PER_S,
+    Assumptions,
+    Prices,
+    markdown_table,
+    plan,
+    shards_needed,
+    with_rates,
+)
 from cqrs.cli import main
 from ingestion.functions import FUNCTIONS_BY_NAME
 
@@ -43,7 +52,7 @@ def test_ten_million_a_day_worked_example():
 
 def test_everything_grows_with_volume():
     plans = [plan(v) for v in VOLUMES]
-    for small, big in zip(plans, plans[1:]):
+    for small, big in pairwise(plans):
         assert big.shards >= small.shards
         assert big.search_data_nodes >= small.search_data_nodes
         assert big.parquet_files_per_day >= small.parquet_files_per_day
