@@ -32,7 +32,7 @@ from ingestion.forwarder import Forwarder
 from ingestion.functions import Function, Mapping
 
 IMPORT_RETRY_S = 5.0
-IDLE_MIN_S, IDLE_MAX_S = 0.25, 2.0  # light idle polling: the machine is shared
+IDLE_MIN_S, IDLE_MAX_S = 0.25, 1.0  # idle backoff: ~3% of a core for the runner, <=1 s per hop
 
 
 def status_path(state_dir: Path) -> Path:
