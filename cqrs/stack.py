@@ -227,7 +227,7 @@ def _reap(pid: int) -> None:
 # --- component starters -------------------------------------------------------------------------
 def _start_moto(stack: Stack, port: int) -> subprocess.Popen[bytes]:
     # MOTO_PORT: Step Functions tasks call back into this same server (see ARCHITECTURE.md).
-    return stack._spawn("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+    return stack._spawn("moto", [sys.executable, "-m", "cqrs.moto_server", "-H", "127.0.0.1", "-p", str(port)],
                         env={"MOTO_PORT": str(port)})
 
 

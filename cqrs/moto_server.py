@@ -1,0 +1,125 @@
+"""moto's server with two fixes for long-running local stacks, started by `cqrs.stack` instead of
+`python -m moto.server` (same arguments).
+
+1. TransactWriteItems: moto snapshots every table a transaction names with `copy.deepcopy` (once per
+   transaction item, stream records included) and on cancellation swaps the live table for the copy.
+   That costs O(table size) per item (seconds per transaction after a few thousand changes) and, worse,
+   the swap orphans the table's stream shard: shard iterators already handed out keep reading the old
+   shard, so after the first cancelled transaction no further change of that table reaches a stream
+   reader. Here only the items the transaction names are saved, and a cancellation restores them (and
+   trims the stream records it added) in place, on the same table and shard objects.
+2. DynamoDB Streams: every GetRecords stores a new shard iterator forever (unbounded memory). Only the
+   most recent ones are kept (AWS expires iterators after 15 minutes anyway).
+"""
+from __future__ import annotations
+
+import copy
+import sys
+import threading
+from typing import Any
+
+MAX_ITERATORS = 50_000
+_local = threading.local()
+
+
+class _CopyShim:
+    """`copy` as moto's dynamodb models see it: deepcopy of a Table is the identity while a patched
+    transaction runs (its snapshot is taken by `_transact` instead)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    @staticmethod
+    def deepcopy(obj: Any, memo: Any = None) -> Any:
+        from moto.dynamodb.models.table import Table
+
+        if getattr(_local, "in_tx", False) and isinstance(obj, Table):
+            return obj
+        return copy.deepcopy(obj, memo)
+
+
+def apply() -> None:
+    import moto.dynamodb.models as ddb_models
+
+    if isinstance(getattr(ddb_models, "copy", None), _CopyShim):
+        return  # applied already
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+    ddb_models.copy = _CopyShim()  # type: ignore[attr-defined]
+    original = DynamoDBBackend.transact_write_items
+
+    def _key(backend: Any, op_type: str, op: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        table = backend.get_table(op["TableName"])
+        if op_type == "Put":
+            attrs = op["Item"]
+            key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+            if table.range_key_attr is not None:
+                key[table.range_key_attr] = attrs[table.range_key_attr]
+            return table, key
+        return table, op["Key"]
+
+    def _transact(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved: list[tuple[Any, dict[str, Any], Any]] = []
+        streams: dict[int, tuple[Any, int]] = {}
+        try:
+            for entry in transact_items:
+                op_type, op = next(iter(entry.items()))
+                table, key = _key(self, op_type, op)
+                item = self.get_item(op["TableName"], key)
+                saved.append((table, key, copy.deepcopy(item) if item is not None else None))
+                if table.stream_shard is not None and id(table) not in streams:
+                    streams[id(table)] = (table, len(table.stream_shard.items))
+        except Exception:  # noqa: BLE001 - malformed request: let moto report it
+            saved, streams = [], {}
+        _local.in_tx = True
+        try:
+            original(self, transact_items)
+        except Exception:
+            for table, key, item in reversed(saved):
+                h = DynamoType(key[table.hash_key_attr])
+                if table.range_key_attr is None:
+                    if item is None:
+                        table.items.pop(h, None)
+                    else:
+                        table.items[h] = item
+                else:
+                    r = DynamoType(key[table.range_key_attr])
+                    if item is None:
+                        if h in table.items:
+                            table.items[h].pop(r, None)
+                            if not table.items[h]:
+                                del table.items[h]
+                    else:
+                        table.items[h][r] = item
+            for table, n in streams.values():
+                del table.stream_shard.items[n:]
+            raise
+        finally:
+            _local.in_tx = False
+
+    DynamoDBBackend.transact_write_items = _transact  # type: ignore[method-assign]
+
+    original_get_records = DynamoDBStreamsBackend.get_records
+
+    def get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
+        out = original_get_records(self, iterator_arn, limit)
+        its = self.shard_iterators
+        if len(its) > MAX_ITERATORS:
+            for k in list(its)[: len(its) - MAX_ITERATORS // 2]:
+                del its[k]
+        return out
+
+    DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
+
+
+def main() -> None:
+    apply()
+    from moto.server import main as moto_main
+
+    moto_main(sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
