@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from decimal import Decimal
-from functools import lru_cache
-from typing import Any, Callable, Protocol, Sequence
+from functools import cache
+from typing import Any, Protocol
 
 from projections.warehouse import dialect
 from projections.warehouse.rows import MERGES, STAGES, Batch
@@ -42,7 +43,7 @@ class Warehouse(Protocol):
     def create_schema(self) -> None: ...
 
 
-@lru_cache(maxsize=None)
+@cache
 def statements(kind: str, name: str | None, target: str) -> tuple[str, ...]:
     """The statements of redshift_sql/<kind>/<name>.sql (or of every file of <kind> when name is
     None) for `target` "postgres" (translated) or "redshift" (as written, split by sqlglot)."""

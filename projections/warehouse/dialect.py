@@ -28,7 +28,7 @@ class UnsupportedSql(ValueError):
 def parse(sql: str, source: str = "<sql>") -> list[exp.Expression]:
     """Redshift SQL text -> statements; a parse error names the file."""
     try:
-        return [e for e in sqlglot.parse(sql, read="redshift") if e is not None]
+        return [e for e in sqlglot.parse(sql, read="redshift") if isinstance(e, exp.Expression)]
     except ParseError as e:
         errs = "; ".join(f"{x.get('description')} near {x.get('highlight')!r} (line {x.get('line')})"
                          for x in e.errors[:3]) or str(e)

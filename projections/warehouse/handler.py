@@ -10,8 +10,9 @@ A transient warehouse error puts every change not yet applied into `batchItemFai
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
@@ -67,7 +68,7 @@ def _raw_records(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def failure_key(ident: str, now: datetime | None = None) -> str:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"{FAILURE_PREFIX}{now:%Y/%m/%d}/{ident or 'unidentified'}.json"
 
 
@@ -86,7 +87,7 @@ def _send_to_failures(s3: Any, bucket: str, ident: str, record: Any, info: dict[
     try:
         # Keyed by sequence number: a retried batch overwrites its own report instead of duplicating it.
         s3.put_object(Bucket=bucket, Key=failure_key(ident), Body=data, ContentType="application/json")
-    except Exception:  # noqa: BLE001 - the record is still in batchItemFailures, so it is not lost
+    except Exception:  # the record is still in batchItemFailures, so it is not lost
         log.exception("could not write failure report for %s to s3://%s", ident, bucket)
 
 

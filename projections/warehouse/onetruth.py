@@ -6,10 +6,11 @@ count from one engine equals the same count as DECIMAL from the other), days as 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from cqrs.settings import REPO_ROOT
 
@@ -57,13 +58,14 @@ class Comparison:
 
 def compare(settings_warehouse: Any, settings_lake: Any, reports: list[str] | None = None,
             run_redshift: Runner | None = None, run_athena: Runner | None = None) -> list[Comparison]:
-    if run_redshift is None:
-        from projections.warehouse.query import run_redshift
-    if run_athena is None:
-        from projections.lake.athena import run_athena
+    from projections.lake.athena import run_athena as default_athena
+    from projections.warehouse.query import run_redshift as default_redshift
+
+    wh_runner: Runner = run_redshift or default_redshift
+    lake_runner: Runner = run_athena or default_athena
     out = []
     for name in reports or shared_reports():
-        wh = run_redshift(settings_warehouse, (REDSHIFT_REPORTS / f"{name}.sql").read_text())
-        lk = run_athena(settings_lake, (ATHENA_QUERIES / f"{name}.sql").read_text())
+        wh = wh_runner(settings_warehouse, (REDSHIFT_REPORTS / f"{name}.sql").read_text())
+        lk = lake_runner(settings_lake, (ATHENA_QUERIES / f"{name}.sql").read_text())
         out.append(Comparison(name, wh, lk))
     return out

@@ -11,8 +11,8 @@ returned as retryable so the event source mapping delivers them again.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
 
 from ingestion.change_event import ChangeEvent
 from projections.warehouse.adapters import TerminalLoadError, TransientLoadError, Warehouse

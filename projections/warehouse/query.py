@@ -59,6 +59,6 @@ def _json(v: Any) -> Any:
 def format_table(cols: list[str], rows: list[tuple[Any, ...]]) -> str:
     cells = [[("" if v is None else str(v)) for v in r] for r in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(cols)]
-    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths))  # noqa: E731
+    line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths))
     return "\n".join([line(cols), line(["-" * w for w in widths]), *map(line, cells),
                       f"({len(rows)} row{'s' if len(rows) != 1 else ''})"])

@@ -8,10 +8,11 @@ retries all end in the state of the highest version).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from ingestion.change_event import ChangeEvent
 
@@ -75,7 +76,7 @@ def ts(v: Any, attr: str) -> datetime | None:
     except ValueError:
         raise RowError(f"{attr} is not an ISO-8601 timestamp: {v!r}") from None
     if d.tzinfo is not None:
-        d = d.astimezone(timezone.utc).replace(tzinfo=None)
+        d = d.astimezone(UTC).replace(tzinfo=None)
     return d
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -20,7 +20,7 @@ from projections.warehouse.onetruth import compare, shared_reports
 from tests.factories import D, kinesis_event, kinesis_record
 from tests.integration.test_warehouse_projector import fresh_db
 
-T0 = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 SKUS = [f"SKU-{i}" for i in range(6)]
 PRICES = {s: Decimal(f"{3 + i}.{(i * 37) % 100:02d}") for i, s in enumerate(SKUS)}
 

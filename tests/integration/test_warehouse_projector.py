@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from datetime import datetime as dt
 from decimal import Decimal
 
 import orjson
@@ -16,7 +17,7 @@ import pytest
 from cqrs.settings import Settings
 from projections.warehouse.adapters import PostgresWarehouse
 from projections.warehouse.handler import process
-from projections.warehouse.query import run_cli
+from projections.warehouse.query import report_sql, run_cli
 from projections.warehouse.rows import STAGES
 from tests.factories import D, kinesis_event, kinesis_record
 
@@ -134,15 +135,12 @@ def test_price_changes_show_in_dim_product_history_even_out_of_order(wh):
         assert run(settings, warehouse, [kinesis_record("ProductCatalog", "MODIFY", v)]) == {"batchItemFailures": []}
     _, rows = warehouse.query("SELECT version, name, price, valid_from, valid_to, is_current, qty FROM dim_product "
                               "WHERE product_id = 'p1' ORDER BY version")
-    from datetime import datetime as dt
-
     assert rows == [
         (1, "Pen", Decimal("10.00"), dt(2026, 11, 27, 8, 1), dt(2026, 11, 27, 8, 3), False, 0),
         (3, "Pen", Decimal("12.50"), dt(2026, 11, 27, 8, 3), dt(2026, 11, 27, 8, 4), False, 0),
         (4, "Pen Pro", Decimal("12.50"), dt(2026, 11, 27, 8, 4), None, True, 0),
     ]
-    cols, out = warehouse.query((__import__("projections.warehouse.query", fromlist=["report_sql"])
-                                 .report_sql("stockouts")))
+    cols, out = warehouse.query(report_sql("stockouts"))
     assert cols == ["product_id", "name", "qty"] and out == [("p1", "Pen Pro", 0)]
 
 
