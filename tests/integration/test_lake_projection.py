@@ -140,7 +140,7 @@ def test_analyst_queries_answer_from_the_lake(loaded):
     q = all_queries(loaded)
     assert q["revenue_per_day"] == (["day", "orders", "revenue"],
                                     [(T0.date(), 1, Decimal("25.50")), (DAY2.date(), 1, Decimal("99.99"))])
-    assert q["checkout_funnel"][1] == [(1, 1, 2, 0)]
+    assert q["checkout_funnel"][1] == [(1, 3, 2, 0)]
     assert q["saga_rollbacks_by_cause"][1] == [("OUT_OF_STOCK", 1)]
     assert q["occ_conflict_rate"][1] == [(3, 1, Decimal("0.3333"))]
     assert q["stock_movements"][1] == [(T0.date(), "SUB", "ORDER", 1, 5)]
