@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from ingestion.change_event import decode_lambda_event
 from projections.lake import columns, quality
 from projections.lake.schema import ENTITIES
-from tests.factories import D, kinesis_event, kinesis_record
+from tests.factories import kinesis_event, kinesis_record
 from tests.unit.test_lake_columns import order
 
 T0 = datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)
