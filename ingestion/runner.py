@@ -154,10 +154,19 @@ class Runner:
             "pid": os.getpid(), "heartbeat": now, "started_at": self.started_at,
             "functions": {n: {"handler": s.fn.handler, "loaded": s.handler is not None, "error": s.error}
                           for n, s in self.slots.items()},
-            "mappings": {m.id: {**m.status(now), "handler_error": slot.error} for slot, m in self.mappings},
+            "mappings": {m.id: self._mapping_status(slot, m, now) for slot, m in self.mappings},
             "setup_errors": self.setup_errors,
             "forwarder": self.forwarder.status(now) if self.forwarder else None,
         }
+
+    def _mapping_status(self, slot: FunctionSlot, m: StreamMapping | SqsMapping, now: float) -> dict[str, Any]:
+        st = {**m.status(now), "handler_error": slot.error}
+        # Position vs head: the highest sequence number the forwarder wrote to each shard of `changes`.
+        if self.forwarder and isinstance(m, StreamMapping) and m.source.kind == "kinesis" \
+                and getattr(m.source, "stream", None) == self.settings.changes_stream:
+            for sid, sh in st["shards"].items():
+                sh["head"] = self.forwarder.heads.get(sid)
+        return st
 
     def write_status(self, now: float, stopped: bool = False) -> None:
         self._status_at = now
