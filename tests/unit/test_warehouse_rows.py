@@ -180,3 +180,18 @@ def test_one_merge_file_per_table_and_every_report_named():
 def test_unsupported_sql_is_named():
     with pytest.raises(dialect.UnsupportedSql, match="bad.sql"):
         dialect.to_postgres("SELECT FROM WHERE (", "bad.sql")
+
+
+@pytest.mark.parametrize("path", [p for p in dialect.sql_files("merge") if p.stem.startswith("fact_")],
+                         ids=lambda p: p.stem)
+def test_fact_merges_are_version_guarded_in_syntax_redshift_accepts(path):
+    """Redshift's MERGE has no `WHEN MATCHED AND <condition>` and takes a table as its source, so the
+    guard is a DELETE of staged rows not newer than the target, ahead of a plain MERGE."""
+    stmts = sqlglot.parse(path.read_text(), read="redshift")
+    kinds = [type(s).__name__ for s in stmts]
+    assert kinds == ["Delete", "Delete", "Merge"]
+    guard = stmts[1].sql("redshift")
+    assert f"{path.stem}.version >= stage_" in guard
+    merge = stmts[2]
+    assert isinstance(merge.args["using"], exp.Table)
+    assert "WHEN MATCHED AND" not in merge.sql("redshift").upper()
