@@ -206,6 +206,8 @@ def _table_from_arn(arn: str) -> str:
 
 
 def _timestamp(value: Any, millis: bool) -> datetime:
+    if type(value) is int:  # the common case; int / int is correctly rounded, like the Decimal path below
+        return datetime.fromtimestamp(value / (1000 if millis else 1), tz=timezone.utc)
     if isinstance(value, datetime):
         return value.astimezone(timezone.utc)
     if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
