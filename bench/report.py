@@ -43,7 +43,7 @@ def to_text(out: dict[str, Any]) -> str:
         lines.append("\npeak memory, one ~6 MB Lambda event through the pure path (fresh process):")
         for name, d in mem.items():
             lines.append(f"  {name:<10} {d['records']:,} records ({d['event_bytes'] / 2**20:.1f} MB): peak RSS "
-                         f"{d['rss_peak_mb']} MB (+{d['rss_growth_mb']} MB), Python allocations peak "
+                         f"{d['rss_peak_mb']} MB (+{d['rss_growth_mb']} MB over imports + parsed event), Python allocations peak "
                          f"{d['tracemalloc_peak_mb']} MB")
     for section in ("e2e", "e2e_full", "replay", "api"):
         if out.get(section):
