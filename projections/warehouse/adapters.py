@@ -63,6 +63,9 @@ def merge_statements(target: str) -> list[str]:
     return [s for m in MERGES for s in statements("merge", m, target)]
 
 
+_LOAD_LOCK = 0x57415245  # "WARE": the advisory lock that serialises local loads
+
+
 def _staging_reset() -> list[str]:
     return [f"DELETE FROM {t}" for t in STAGES]
 
@@ -92,6 +95,10 @@ class PostgresWarehouse:
 
         try:
             with self._conn() as c, c.transaction():
+                if self.target == "postgres":
+                    # Loads from different shards share dimension keys (a customer, a day): run them
+                    # one at a time, as Redshift's serializable transactions would.
+                    c.execute("SELECT pg_advisory_xact_lock(%s)", (_LOAD_LOCK,))
                 for s in _staging_reset():
                     c.execute(s)
                 for table, rows in batch.rows.items():
@@ -101,6 +108,9 @@ class PostgresWarehouse:
                     c.execute(s)
                 for s in _staging_reset():
                     c.execute(s)
+        except psycopg.errors.UniqueViolation as e:
+            # staging is deduplicated and version-guarded: a duplicate key means a concurrent load
+            raise TransientLoadError(f"concurrent warehouse load, retry can help: {e}") from e
         except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as e:
             raise TerminalLoadError(f"the warehouse refused the batch: {e.diag.message_primary or e}") from e
         except psycopg.OperationalError as e:

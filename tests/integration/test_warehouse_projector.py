@@ -191,3 +191,17 @@ def test_every_report_runs_locally_and_the_cli_prints_it(wh, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["rule", "alerts"] and lines[2].split() == ["AMOUNT_SPIKE", "2"]
     assert run_cli(settings, "SELEC nonsense", False) != 0
+
+
+def test_concurrent_loads_sharing_dimension_keys_all_apply(wh):
+    # two shards' batches at once, both naming customer c1 and the same day (dim_customer, dim_date)
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings, warehouse = wh
+    shards = [[kinesis_record("Orders", "INSERT", order(f"s{n}-{i}", 1)) for i in range(20)] for n in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda recs: run(settings, PostgresWarehouse(settings.warehouse_dsn), recs,
+                                                 batch_size=5), shards))
+    assert results == [{"batchItemFailures": []}] * 4
+    assert warehouse.query("SELECT COUNT(*) FROM fact_orders")[1] == [(80,)]
+    assert warehouse.query("SELECT customer_id FROM dim_customer")[1] == [("c1",)]
