@@ -135,6 +135,10 @@ class Runner:
 
     def run(self) -> None:
         idle = IDLE_MIN_S
+        now = time.time()
+        for slot in self.slots.values():  # import handlers first: "ready" then means "consuming"
+            slot.ready(now)
+        self.poll_once()
         self.write_status(time.time())
         try:
             while not self.stop.is_set():

@@ -41,7 +41,8 @@ def test_functions_lists_sources_settings_and_runner_state(local_stack):
     assert (m["kind"], m["source"], m["batch_size"], m["on_failure"]["kind"]) == ("kinesis", "changes_stream", 100, "s3")
     assert m["runner"]["function"] == "event-pipe" and "lag_records" in m["runner"]
     shards = m["runner"]["shards"]
-    assert shards and all({"checkpoint", "read_up_to", "head", "pending"} <= set(sh) for sh in shards.values())
+    assert shards, json.dumps(m["runner"])
+    assert all({"checkpoint", "read_up_to", "head", "pending"} <= set(sh) for sh in shards.values())
     text = cqrs("functions")
     assert "event-pipe  ingestion.pipe:handle" in text.stdout and "<- sqs:saga-steps" in text.stdout
 
