@@ -1,5 +1,5 @@
 """Peak memory of each projector's pure path on a ~6 MB Lambda event (Lambda's payload limit),
-measured in a fresh subprocess that, like the Lambda runtime, parses the event from JSON bytes:
+measured in a fresh subprocess (VmHWM from /proc/self/status) that, like the Lambda runtime, parses the event from JSON bytes:
   rss_base_mb    high-water RSS after imports, a warm-up on a tiny event, and the parsed event
   rss_peak_mb    high-water RSS after the path ran (what Lambda's memory size must cover)
   tracemalloc_peak_mb  Python allocations made by the path itself, at their peak."""
@@ -15,8 +15,15 @@ from typing import Any
 import orjson
 
 _CHILD = r"""
-import json, resource, sys, tracemalloc
+import json, sys, tracemalloc
 import orjson
+
+def hwm_kb():  # VmHWM: this process image's RSS high-water mark (ru_maxrss would carry the parent's over fork+exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 from bench.events import kinesis_event
 from bench.paths import PATHS
 projector, variant, path = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -24,12 +31,12 @@ PATHS[projector][variant](kinesis_event(20))  # imports and first-use caches, ou
 raw = open(path, "rb").read()
 event = orjson.loads(raw)
 del raw
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base = hwm_kb()
 tracemalloc.start()
 n, out_bytes, out = PATHS[projector][variant](event)
 _, peak = tracemalloc.get_traced_memory()
 tracemalloc.stop()
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = hwm_kb()
 print(json.dumps({"records": n, "out_bytes": out_bytes, "rss_base_mb": base / 1024, "rss_peak_mb": after / 1024,
                   "rss_growth_mb": (after - base) / 1024, "tracemalloc_peak_mb": peak / 2**20}))
 """
