@@ -3,6 +3,8 @@
 
 Freshness of a transaction in a read model = the first poll that sees it there minus the time its
 command-side write returned. Pollers run every POLL_S, so figures carry up to POLL_S of granularity.
+The posting window is fixed (`duration`): when the poster itself cannot keep the rate (DynamoDB on
+moto is the limit on a small box) it posts fewer, and `rate_achieved` says so.
 The backlog "grows" when the freshness of the second half of the run is clearly worse than the
 first half's, or a read model does not catch up within DRAIN_S after posting stops.
 """
@@ -136,8 +138,12 @@ def run_rate(settings: Any, rate: float, duration: float, tag: str, log: Callabl
     t0 = time.monotonic()
     late = 0
 
+    cutoff = t0 + duration + 2.0  # the window is fixed: a poster that cannot keep the rate posts fewer
+
     def post(i: int) -> None:
         nonlocal late
+        if time.monotonic() > cutoff:
+            return
         due = t0 + i / rate
         wait = due - time.monotonic()
         if wait > 0:
@@ -152,10 +158,14 @@ def run_rate(settings: Any, rate: float, duration: float, tag: str, log: Callabl
         tracker.wrote(tid, time.time())
 
     workers = max(4, min(64, int(rate // 4) + 2))  # a put to moto takes 10-300 ms on a busy box: many in flight
-    with ThreadPoolExecutor(workers) as pool:
+    pool = ThreadPoolExecutor(workers)
+    try:
         for f in [pool.submit(post, i) for i in range(n)]:
             f.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     posted_in = time.monotonic() - t0
+    n = len(tracker.written)
     stop_posting.set()
     deadline = time.monotonic() + DRAIN_S
     for t in threads:
