@@ -39,7 +39,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         key = "e2e_full" if section == "e2e" and args.full else section  # recorded next to the rate search
         out[key] = report.run_section(section, args, records)
     if args.record:
-        figures.save({k: v for k, v in out.items()})
+        # each section keeps the machine and command it was measured with (runs record different sections)
+        figures.save({k: {**v, "machine": out["machine"], "command": out["command"]}
+                      for k, v in out.items() if k not in ("machine", "command")})
     print(json.dumps(out, indent=2, default=str) if args.json else report.to_text(out))
     return 0
 
