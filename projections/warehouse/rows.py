@@ -176,7 +176,9 @@ def rows_for(ch: ChangeEvent) -> Rows:
         if not isinstance(items, dict):
             raise RowError("CartItems is not a map")
         add("stage_carts", text(ch.key["CartId"], "CartId"), text(g("CustomerId"), "CustomerId"),
-            text(g("Status"), "Status"), bool(g("CheckOut", False)), len(items),
+            text(g("Status"), "Status"), bool(g("CheckOut", False)),
+            sum(integer(it.get("Qty") if isinstance(it, dict) else None, f"CartItems.{k}.Qty") or 0
+                for k, it in items.items()),  # item_count = the sum of the items' Qty (DOMAIN.md)
             integer(g("ConflictCount", Decimal(0)), "ConflictCount"), created, ts(g("UpdatedAt"), "UpdatedAt"),
             ch.version, deleted)
         customer(g("CustomerId"), created)
