@@ -47,7 +47,7 @@ def apply() -> None:
     from moto.dynamodb.models.dynamo_type import DynamoType
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend
 
-    ddb_models.copy = _CopyShim()  # type: ignore[attr-defined]
+    ddb_models.copy = _CopyShim()  # type: ignore[attr-defined,assignment]
     original = DynamoDBBackend.transact_write_items
 
     def _key(backend: Any, op_type: str, op: dict[str, Any]) -> tuple[Any, dict[str, Any]]:

@@ -209,7 +209,7 @@ class FakeDynamoDB:
             names = kw.get("ExpressionAttributeNames") or {}
             first = _CMP.match(KeyConditionExpression.split(" AND ")[0])
             assert first and first.group(2) == "=", "a key condition starts with the hash key equality"
-            hk_name, hk_value = names.get(first.group(1), first.group(1)), values[first.group(3)]
+            hk_name, hk_value = str(names.get(first.group(1), first.group(1))), values[first.group(3)]
             items = [i for i in self._table(TableName).values()
                      if i.get(hk_name) == hk_value and self._eval(KeyConditionExpression, i, values, names)]
             if IndexName:

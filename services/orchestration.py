@@ -17,7 +17,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from cqrs.settings import Settings
-from services.catalog import TABLE as CATALOG, movement, movement_tx, order_movement_id
+from services.catalog import TABLE as CATALOG
+from services.catalog import movement, movement_tx, order_movement_id
 from services.common import iso, utcnow
 from services.errors import InvalidState, NotFound, ValidationError
 from services.orders import OrdersService, order_from_cart

@@ -26,8 +26,6 @@ def cmd_load(args: argparse.Namespace) -> int:
     from services.load import LoadConfig, report_json, run_load
 
     settings = Settings.from_env()
-    if not settings.aws_endpoint_url and not settings.local:
-        pass  # real AWS: the same code path, by configuration
     if args.orders < 0 or (args.transactions is not None and args.transactions < 0):
         raise CliError("--orders and --transactions must not be negative")
     try:

@@ -4,7 +4,6 @@ in tests/integration/test_services_*.py."""
 from __future__ import annotations
 
 import json
-import random
 import threading
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -16,7 +15,7 @@ from ingestion.change_event import from_dynamodb_stream_record
 from services import handlers
 from services.bus import InlineBus
 from services.catalog import OutOfStock, movement
-from services.common import Retry, iso
+from services.common import Retry
 from services.errors import InvalidState, NotFound, ValidationError
 from services.events import to_domain_events
 from services.fakes import FakeDynamoDB
