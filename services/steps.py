@@ -118,7 +118,7 @@ def compensate(svc: Services, d: dict[str, Any]) -> bool:
 
 
 def screen_transaction(svc: Services, d: dict[str, Any]) -> bool:
-    return svc.transactions.screen(d["TransactionId"]) > 0
+    return svc.transactions.screen(d["TransactionId"], d.get("CustomerId"), d.get("PostedAt")) > 0
 
 
 SAGA_STEPS: dict[str, list[Callable[[Services, dict[str, Any]], bool]]] = {

@@ -114,13 +114,21 @@ class TransactionsService:
         return self.store.query(TABLE, "ByCustomer", "CustomerId = :c AND PostedAt <= :t",
                                 {":c": customer_id, ":t": until}, limit=HISTORY_LIMIT, newest_first=True)
 
-    def screen(self, transaction_id: str) -> int:
-        """Run the Second Look rules on a posted transaction; returns alerts newly raised."""
-        txn = self.get(transaction_id)
+    def screen(self, transaction_id: str, customer_id: str | None = None, posted_at: str | None = None) -> int:
+        """Run the Second Look rules on a posted transaction; returns alerts newly raised. Given the
+        customer and time (from the event), one query reads the transaction and its history."""
+        txn, history = None, None
+        if customer_id and posted_at:
+            history = self.history(customer_id, posted_at)
+            txn = next((h for h in history if h["TransactionId"] == transaction_id), None)
         if txn is None:
-            raise ValidationError(f"unknown transaction {transaction_id!r}")
+            txn = self.get(transaction_id)
+            if txn is None:
+                raise ValidationError(f"unknown transaction {transaction_id!r}")
+            history = self.history(txn["CustomerId"], txn["PostedAt"])
+        assert history is not None
         raised = 0
-        for rule, reason in second_look(txn, self.history(txn["CustomerId"], txn["PostedAt"])):
+        for rule, reason in second_look(txn, history):
             item = {"AlertId": alert_id(transaction_id, rule), "TransactionId": transaction_id,
                     "CustomerId": txn["CustomerId"], "Merchant": txn["Merchant"], "Rule": rule, "Reason": reason,
                     "Amount": txn["Amount"], "Status": "OPEN", "RaisedAt": iso(self.clock()), "Version": 1}
