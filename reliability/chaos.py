@@ -36,6 +36,7 @@ class ChaosReport:
     still_failed: int = 0
     replayed_search: int = 0
     drift_before_repair: int = 0
+    drift_breakdown: dict[str, int] = field(default_factory=dict)  # "store/view/kind" -> keys, before repair
     drift: int = 0
     reconcile_ok: bool = False
     seconds: float = 0.0
@@ -54,6 +55,7 @@ class ChaosReport:
             f"  search rebuilt from the lake: {self.replayed_search} change(s)",
             f"  drift after drain + redrive + replay: {self.drift_before_repair} key(s); "
             f"after reconcile --repair: {self.drift}",
+            *(f"    {k}: {n}" for k, n in sorted(self.drift_breakdown.items())),
             f"  {'OK: every read model equals the command side' if self.reconcile_ok else 'DRIFT REMAINS'}",
         ] + [f"  error: {k}: {v}" for k, v in self.errors.items()])
 
@@ -143,6 +145,9 @@ def run(settings: Settings, minutes: float, every_s: float = 20.0, down_s: float
         rep.replayed_search = replay(settings, "search", quiet=True).applied
     first = reconcile(settings)
     rep.drift_before_repair = first["drift_count"]
+    for d in first["drift"]:
+        k = f"{d['store']}/{d['view']}/{d['kind']}"
+        rep.drift_breakdown[k] = rep.drift_breakdown.get(k, 0) + 1
     final = reconcile(settings, do_repair=True) if first["drift"] else first
     rep.drift, rep.reconcile_ok = final["drift_count"], final["ok"]
     rep.errors.update({f"reconcile {k}": v for k, v in final["errors"].items()})
