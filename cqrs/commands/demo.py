@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import time
 
 from cqrs.settings import Settings
@@ -37,6 +38,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     stack = Stack()
     stack.up(fresh=True, progress=lambda m: print(f"  {m}", flush=True))
     settings = Settings.from_env()
+
+    def _terminate(*_: object) -> None:
+        raise KeyboardInterrupt  # so `finally` stops the stack on SIGTERM too (timeouts, CI)
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         for title, target in STEPS:
             print(f"== {title}", flush=True)
