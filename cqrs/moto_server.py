@@ -8,7 +8,11 @@
    shard, so after the first cancelled transaction no further change of that table reaches a stream
    reader. Here only the items the transaction names are saved, and a cancellation restores them (and
    trims the stream records it added) in place, on the same table and shard objects.
-2. DynamoDB Streams: every GetRecords stores a new shard iterator forever (unbounded memory). Only the
+2. Atomic conditional writes: moto's threaded server checks a ConditionExpression and writes without a
+   lock, so two concurrent conditional updates of one item can both pass (a lost update: optimistic
+   concurrency silently broken). Item reads and writes are serialized here, as DynamoDB guarantees
+   per item.
+3. DynamoDB Streams: every GetRecords stores a new shard iterator forever (unbounded memory). Only the
    most recent ones are kept (AWS expires iterators after 15 minutes anyway).
 """
 from __future__ import annotations
@@ -20,6 +24,9 @@ from typing import Any
 
 MAX_ITERATORS = 50_000
 _local = threading.local()
+_items_lock = threading.RLock()
+_LOCKED = ("get_item", "put_item", "update_item", "delete_item", "transact_write_items", "transact_get_items",
+           "query", "scan", "batch_get_item", "batch_write_item")
 
 
 class _CopyShim:
@@ -100,6 +107,17 @@ def apply() -> None:
             _local.in_tx = False
 
     DynamoDBBackend.transact_write_items = _transact  # type: ignore[method-assign]
+
+    def _serialized(fn: Any) -> Any:
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with _items_lock:
+                return fn(*args, **kwargs)
+        locked.__wrapped__ = fn  # type: ignore[attr-defined]
+        return locked
+
+    for name in _LOCKED:
+        if hasattr(DynamoDBBackend, name):
+            setattr(DynamoDBBackend, name, _serialized(getattr(DynamoDBBackend, name)))
 
     original_get_records = DynamoDBStreamsBackend.get_records
 

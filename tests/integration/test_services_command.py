@@ -119,3 +119,31 @@ def test_cancelled_transaction_keeps_the_table_stream_flowing(svc, local_stack):
                  if x["dynamodb"]["Keys"]["ProductID"]["S"] == p]
         it = r["NextShardIterator"]
     assert seen == [("INSERT", "0"), ("INSERT", f"{p}#INITIAL"), ("MODIFY", "0"), ("INSERT", "after")]
+
+
+def test_concurrent_conditional_writes_have_exactly_one_winner(local_stack):
+    """moto's threaded server let two writers with the same `Version = :v` both win (a lost update);
+    cqrs/moto_server.py serializes item writes as DynamoDB does."""
+    from botocore.exceptions import ClientError
+
+    ddb = local_stack.boto3_client("dynamodb")
+    table = local_stack.table("Cart")
+    for trial in range(10):
+        cid = f"race-{uid()}"
+        ddb.put_item(TableName=table, Item={"CartId": {"S": cid}, "Version": {"N": "1"}})
+        barrier, wins = threading.Barrier(6), []
+
+        def writer() -> None:
+            client = local_stack.boto3_client("dynamodb")
+            barrier.wait(timeout=30)
+            try:
+                client.update_item(TableName=table, Key={"CartId": {"S": cid}},
+                                   UpdateExpression="SET Version = Version + :one", ConditionExpression="Version = :v",
+                                   ExpressionAttributeValues={":one": {"N": "1"}, ":v": {"N": "1"}})
+                wins.append(1)
+            except ClientError as e:
+                assert e.response["Error"]["Code"] == "ConditionalCheckFailedException"
+        ts = [threading.Thread(target=writer) for _ in range(6)]
+        [t.start() for t in ts]
+        [t.join() for t in ts]
+        assert len(wins) == 1, f"trial {trial}: {len(wins)} writers won"
