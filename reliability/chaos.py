@@ -87,8 +87,28 @@ def inject(stack: Any, component: str, down_s: float, log: Callable[[str], None]
 
         start_component(stack, stack.read_state(), lambda m: None, restart=True)
     else:
-        stack.up(progress=lambda m: None)  # restarts what is dead, re-provisions, restarts the runner
+        restart_on_same_port(stack, component)
     return {"component": component, "pid": pid, "killed": killed, "down_s": round(time.monotonic() - t0, 1)}
+
+
+def restart_on_same_port(stack: Any, component: str, timeout: float = 60.0) -> None:
+    """Start one killed store again on its old port, so every client's endpoint stays valid.
+
+    Not `Stack.up()`: under chaos load moto answers its readiness probe slowly, and `up()` would
+    then restart moto too, wiping the in-memory command side (observed; see docs/reliability.md)."""
+    from cqrs.stack import _wait
+
+    state = stack.read_state()
+    info = state["components"][component]
+    comp = next(c for c in stack.components() if c.name == component)
+    proc = comp.start(stack, info["port"])
+    info.update(pid=proc.pid, started_at=time.time())
+    stack.write_state(state)
+    _wait(lambda: proc.poll() is None and comp.ready(stack, info), component, stack.log_path(component), timeout)
+    if component == "opensearch":  # osmem starts empty: templates, indices and aliases again
+        from projections.search import admin
+
+        admin.provision(Settings.from_env())
 
 
 def run(settings: Settings, minutes: float, every_s: float = 20.0, down_s: float = 4.0, seed: int = 1,
@@ -133,8 +153,7 @@ def run(settings: Settings, minutes: float, every_s: float = 20.0, down_s: float
             rep.errors[f"fault {comp}"] = f"{type(e).__name__}: {e}"
     stop.set()
     loader.join()
-    log("load stopped; bringing everything back and draining")
-    stack.up(progress=lambda m: None)
+    log("load stopped; draining")
     settings = Settings.from_env()
     d = drain(settings.state_dir, timeout=300)
     if not d.ok:
