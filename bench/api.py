@@ -6,8 +6,8 @@ import random
 import time
 from typing import Any
 
-from bench.events import COUNTRIES, MERCHANTS
 from bench.e2e import _pct
+from bench.events import COUNTRIES, MERCHANTS
 
 
 def run(args: Any) -> dict[str, Any]:

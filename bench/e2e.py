@@ -16,10 +16,11 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 POLL_S = 0.5
 DRAIN_S = 90.0
@@ -30,7 +31,7 @@ def _pct(xs: list[float], p: float) -> float | None:
     if not xs:
         return None
     xs = sorted(xs)
-    return round(xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))], 3)
+    return round(xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))], 3)
 
 
 class Tracker:
@@ -153,7 +154,7 @@ def run_rate(settings: Any, rate: float, duration: float, tag: str, log: Callabl
         tid = f"{tag}-{i:07d}"
         item = transaction(tid, f"cust-{rng.randrange(2000):04d}", "ACME Grocery",
                            Decimal(f"{rng.randrange(1, 500)}.{rng.randrange(100):02d}"), "US",
-                           datetime.now(timezone.utc))
+                           datetime.now(UTC))
         svc.post(item)
         tracker.wrote(tid, time.time())
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,7 +22,7 @@ ACCOUNT = "123456789012"
 MERCHANTS = ("ACME Grocery", "Blue Bottle", "City Fuel", "Delta Air", "Eagle Books", "Fresh Mart",
              "Globex Online", "Harbor Cafe", "Initech Store", "Jolly Toys")
 COUNTRIES = ("US", "US", "US", "US", "CA", "GB", "FR", "DE", "MX", "JP")
-BASE_TIME = datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)
+BASE_TIME = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
 
 
 def _iso(t: datetime) -> str:

@@ -3,8 +3,9 @@ the store receives (Parquet, bulk NDJSON, COPY text), must equal the command sid
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 import orjson
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import platform
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -32,4 +32,4 @@ def _ram_gib() -> float | None:
 def describe() -> dict[str, Any]:
     return {"nproc": os.cpu_count(), "cpu": _cpu_model(), "ram_gib": _ram_gib(),
             "python": platform.python_version(), "load_average_1m": round(os.getloadavg()[0], 2),
-            "date": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+            "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}

@@ -30,8 +30,8 @@ def run_section(section: str, args: Any, records: int) -> dict[str, Any]:
 
 def to_text(out: dict[str, Any]) -> str:
     m = out["machine"]
-    lines = [f"machine: {m['nproc']} cpu ({m['cpu']}), {m['ram_gib']} GiB, Python {m['python']}, "
-             f"load {m['load_average_1m']}, {m['date']}", f"command: {out['command']}"]
+    lines = [(f"machine: {m['nproc']} cpu ({m['cpu']}), {m['ram_gib']} GiB, Python {m['python']}, "
+              f"load {m['load_average_1m']}, {m['date']}"), f"command: {out['command']}"]
     t = out.get("throughput")
     if t:
         lines.append(f"\nprojection throughput, {t['records']:,} records, records/s per core (best of {t['repeats']}):")

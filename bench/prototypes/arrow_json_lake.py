@@ -12,7 +12,8 @@ from __future__ import annotations
 import binascii
 import io
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc

@@ -27,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from cqrs.cli import CliError
     from bench import figures, machine, report
+    from cqrs.cli import CliError
 
     only = tuple(args.only or DEFAULT)
     records = args.records or (1_000 if args.quick else 10_000)
