@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 import urllib.request
 from decimal import Decimal
 
@@ -29,17 +30,20 @@ def test_served_dashboard_shows_projected_alerts(local_stack):
     from cqrs.stack import free_port
     from dashboards.definition import load_all
     from projections.search.client import make_client
+    from projections.search.admin import provision as provision_search
     from projections.search.handler import process
     from search_api.app import create_app
 
-    s = local_stack
+    # Its own index namespace: the shared stack's runner projects other tests' alerts meanwhile.
+    s = local_stack.with_(table_prefix=f"d{uuid.uuid4().hex[:8]}_")
+    provision_search(s)
     search = make_client(s)
     alerts = [_alert(1, "m-big", "c1", "900.10"), _alert(2, "m-big", "c2", "0.20", "FOREIGN_COUNTRY"),
               _alert(3, "m-small", "c1", "5.05")]
     out = process(kinesis_event(kinesis_record("Alerts", "INSERT", new=a) for a in alerts),
                   search=search, s3=s.boto3_client("s3"), settings=s)
     assert out == {"batchItemFailures": []}
-    search.indices.refresh(index="alerts")
+    search.indices.refresh(index=f"{s.table_prefix.lower()}alerts")
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(create_app(s), host="127.0.0.1", port=port, log_level="warning"))
