@@ -10,10 +10,11 @@ checksums do.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import orjson
 
@@ -77,13 +78,13 @@ def num_text(v: Any) -> str:
 def ts_text(v: Any) -> str:
     if isinstance(v, str):
         try:
-            v = datetime.fromisoformat(v.replace("Z", "+00:00"))
+            v = datetime.fromisoformat(v)
         except ValueError:
             return v  # not a timestamp: compared as written (it is a drift the quarantine explains)
     if isinstance(v, datetime):
         if v.tzinfo is None:
-            v = v.replace(tzinfo=timezone.utc)  # warehouse TIMESTAMP columns hold UTC
-        return v.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            v = v.replace(tzinfo=UTC)  # warehouse TIMESTAMP columns hold UTC
+        return v.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return str(v)
 
 

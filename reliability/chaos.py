@@ -17,8 +17,9 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from cqrs.settings import Settings
 
@@ -47,14 +48,14 @@ class ChaosReport:
         for f in self.faults:
             kinds[f["component"]] = kinds.get(f["component"], 0) + 1
         return "\n".join([
-            f"chaos: {self.minutes:g} min of load with faults, then drain + redrive + replay + reconcile "
-            f"({self.seconds:.0f}s in all)",
+            (f"chaos: {self.minutes:g} min of load with faults, then drain + redrive + replay + reconcile "
+             f"({self.seconds:.0f}s in all)"),
             f"  changes applied on the command side: {self.changes} ({self.load_runs} load runs)",
             f"  faults injected: {len(self.faults)} " + (str(kinds) if kinds else ""),
             f"  parked records redriven: {self.parked_redriven}; still failing: {self.still_failed}",
             f"  search rebuilt from the lake: {self.replayed_search} change(s)",
-            f"  drift after drain + redrive + replay: {self.drift_before_repair} key(s); "
-            f"after reconcile --repair: {self.drift}",
+            (f"  drift after drain + redrive + replay: {self.drift_before_repair} key(s); "
+             f"after reconcile --repair: {self.drift}"),
             *(f"    {k}: {n}" for k, n in sorted(self.drift_breakdown.items())),
             f"  {'OK: every read model equals the command side' if self.reconcile_ok else 'DRIFT REMAINS'}",
         ] + [f"  error: {k}: {v}" for k, v in self.errors.items()])

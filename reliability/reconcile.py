@@ -14,14 +14,22 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cqrs.settings import Settings
 from reliability import synth
 from reliability.canonical import VIEWS, VIEWS_BY_NAME, Drift, checksum, columns_to_image, diff
-from reliability.stores import STORES, Rows, command_items, command_rows, iter_views, store_records, store_rows
+from reliability.stores import (
+    STORES,
+    Rows,
+    command_items,
+    command_rows,
+    iter_views,
+    store_records,
+    store_rows,
+)
 
 
 def report_path(settings: Settings) -> Path:
@@ -45,7 +53,7 @@ def compare(settings: Settings, stores: tuple[str, ...] = STORES) -> dict[str, A
     t0 = time.monotonic()
     items = command_items(settings)
     cmd = command_rows(items)
-    report: dict[str, Any] = {"at": datetime.now(timezone.utc).isoformat(), "stores": list(stores),
+    report: dict[str, Any] = {"at": datetime.now(UTC).isoformat(), "stores": list(stores),
                               "views": {v.name: {"command": _summary(cmd[v.name])} for v in VIEWS},
                               "drift": [], "errors": {}}
     records: dict[str, dict[str, list[dict[str, Any]]]] = {}

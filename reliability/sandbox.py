@@ -80,7 +80,7 @@ class Sandbox:
         self.log = Path(settings.state_dir) / "runner.log"
 
     @classmethod
-    def create(cls, base: Settings, directory: Path, **kw: Any) -> "Sandbox":
+    def create(cls, base: Settings, directory: Path, **kw: Any) -> Sandbox:
         s = private_settings(base, directory)
         Path(directory).mkdir(parents=True, exist_ok=True)
         provision(s)
@@ -98,9 +98,10 @@ class Sandbox:
         s = settings or self.settings
         status_path(self.settings.state_dir).unlink(missing_ok=True)
         env = {**os.environ, **env_for(s)}
-        self.proc = subprocess.Popen([sys.executable, "-m", "ingestion.runner", "--functions", self.functions],
-                                     cwd=REPO_ROOT, env=env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        with open(self.log, "ab") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen([sys.executable, "-m", "ingestion.runner", "--functions", self.functions],
+                                         cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             st = read_status(self.settings.state_dir)

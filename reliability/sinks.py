@@ -2,7 +2,8 @@
 (`process`/`handle` with injected clients). Returns the records the projector reported failed."""
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from cqrs.settings import Settings
 

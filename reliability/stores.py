@@ -9,8 +9,9 @@
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Iterator
+from typing import Any
 
 from cqrs.resources import TABLES_BY_NAME
 from cqrs.settings import Settings

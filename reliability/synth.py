@@ -13,9 +13,10 @@ import base64
 import itertools
 import threading
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from cqrs.resources import TABLES_BY_NAME
 from ingestion.change_event import encode_image, key_string, to_kinesis_data
@@ -40,7 +41,7 @@ def stream_record(table: str, op: str, new: Mapping[str, Any] | None, old: Mappi
     img = new if new is not None else old
     assert img is not None
     ddb: dict[str, Any] = {"Keys": encode_image(_keys(table, img)),
-                           "ApproximateCreationDateTime": when or datetime.now(timezone.utc),
+                           "ApproximateCreationDateTime": when or datetime.now(UTC),
                            "StreamViewType": "NEW_AND_OLD_IMAGES", "SizeBytes": 0}
     if new is not None:
         ddb["NewImage"] = encode_image(new)

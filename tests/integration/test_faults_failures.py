@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import time
-from decimal import Decimal
 from urllib.parse import urlparse
 
 import pytest
@@ -81,7 +80,6 @@ def test_poison_type_conflict_and_large_items_in_one_faulty_run(box):
                for r in reports if r["change"])
     # The type conflict is quarantined in the lake with its reason.
     from projections.lake.athena import run_athena
-
     from projections.lake.store import LakeStore
 
     store = LakeStore(box.settings.boto3_client("s3"), None, box.settings.lake_bucket, box.settings.glue_database)

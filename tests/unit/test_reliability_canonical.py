@@ -3,13 +3,20 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from ingestion.change_event import decode_lambda_event
 from reliability import synth
-from reliability.canonical import (VIEWS_BY_NAME, canon_value, checksum, columns_to_image, diff, row_from_columns,
-                                   row_from_item)
+from reliability.canonical import (
+    VIEWS_BY_NAME,
+    canon_value,
+    checksum,
+    columns_to_image,
+    diff,
+    row_from_columns,
+    row_from_item,
+)
 from reliability.replay import image_from_lake_row
 
 CART = VIEWS_BY_NAME["carts"]
@@ -27,7 +34,7 @@ def test_numbers_are_exact_text_whatever_their_scale():
 
 def test_timestamps_from_every_store_are_one_text():
     iso = "2026-11-27T06:22:00.123456Z"
-    aware = datetime(2026, 11, 27, 6, 22, 0, 123456, tzinfo=timezone.utc)
+    aware = datetime(2026, 11, 27, 6, 22, 0, 123456, tzinfo=UTC)
     naive = aware.replace(tzinfo=None)  # warehouse TIMESTAMP (UTC)
     assert canon_value(iso, "timestamp") == canon_value(aware, "timestamp") == canon_value(naive, "timestamp") == iso
 
@@ -39,7 +46,7 @@ def test_an_item_and_its_read_model_row_agree_and_any_change_shows():
             "Version": Decimal(4)}
     row = {"cart_id": "c1", "customer_id": "u1", "status": "OPEN", "checked_out": False, "item_count": 5,
            "conflict_count": 1, "created_at": datetime(2026, 11, 27, 6, 22, 0, 1),
-           "updated_at": datetime(2026, 11, 27, 6, 23, 0, 1, tzinfo=timezone.utc), "version": 4}
+           "updated_at": datetime(2026, 11, 27, 6, 23, 0, 1, tzinfo=UTC), "version": 4}
     a, b = row_from_item(CART, item), row_from_columns(CART, row)
     assert a == b and checksum([a]) == checksum([b])
     other = row_from_columns(CART, {**row, "item_count": 2})
@@ -62,20 +69,20 @@ def test_synthesized_records_decode_to_the_same_change():
     assert (u.operation, u.version, u.new_image) == ("MODIFY", 7, img)
     assert (t.operation, t.version, t.old_image, t.entity) == ("REMOVE", 8, img, "product")
     # Longer than any Kinesis sequence number: the lake's tie-break prefers the re-projected state.
-    assert len(up["kinesis"]["sequenceNumber"]) == 57 > 56
+    assert len(up["kinesis"]["sequenceNumber"]) == 57  # Kinesis: 56 digits
     assert json.loads(base64.b64decode(up["kinesis"]["data"]))["tableName"] == "x-ProductCatalog"
 
 
 def test_a_read_model_row_becomes_a_tombstone_image_and_a_lake_row_an_exact_image():
     row = {"product_id": "p1", "name": "Mug", "category": "k", "price": Decimal("12.50"), "qty": 3,
-           "last_update": datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc), "version": 5}
+           "last_update": datetime(2026, 11, 27, 6, 0, tzinfo=UTC), "version": 5}
     img = columns_to_image(PRODUCTS, row)
     assert img == {"ProductID": "p1", "TranID": "0", "Name": "Mug", "Category": "k", "Price": Decimal("12.50"),
                    "Qty": Decimal(3), "LastUpdate": "2026-11-27T06:00:00.000000Z", "Version": Decimal(5)}
     lake = {"order_id": "o1", "customer_id": "u", "cart_id": "c", "status": "PENDING", "total_amount": Decimal("25.00"),
             "lines": '[{"LineAmount":"25.00","Qty":"2","Sku":"A","UnitPrice":"12.50"}]', "currency": "USD",
             "cancel_reason": None, "saga_mode": "choreography",
-            "created_at": datetime(2026, 11, 27, tzinfo=timezone.utc), "updated_at": None}
+            "created_at": datetime(2026, 11, 27, tzinfo=UTC), "updated_at": None}
     o = image_from_lake_row("order", lake)
     assert o["Lines"] == [{"LineAmount": Decimal("25.00"), "Qty": Decimal(2), "Sku": "A", "UnitPrice": Decimal("12.50")}]
     assert o["TotalAmount"] == Decimal("25.00") and "CancelReason" not in o
