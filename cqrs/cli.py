@@ -19,7 +19,7 @@ class CliError(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cqrs", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="cqrs", description="The CQRS analytics pipeline: local stack, load, projections, queries, operations.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for mod in sorted(pkgutil.iter_modules(cqrs.commands.__path__), key=lambda m: m.name):
         if mod.name.startswith("_"):
