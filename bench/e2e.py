@@ -5,8 +5,8 @@ Freshness of a transaction in a read model = the first poll that sees it there m
 command-side write returned. Pollers run every POLL_S, so figures carry up to POLL_S of granularity.
 The posting window is fixed (`duration`): when the poster itself cannot keep the rate (DynamoDB on
 moto is the limit on a small box) it posts fewer, and `rate_achieved` says so.
-The backlog "grows" when the freshness of the second half of the run is clearly worse than the
-first half's, or a read model does not catch up within DRAIN_S after posting stops.
+The backlog "grows" when the p99 freshness of the second half of the run exceeds 1.25 x the first
+half's + 5 s, or a read model does not catch up within DRAIN_S after posting stops.
 """
 from __future__ import annotations
 
@@ -186,7 +186,7 @@ def run_rate(settings: Any, rate: float, duration: float, tag: str, log: Callabl
         second = [lag[t] for t in ordered[half:] if t in lag]
         missing = len(ordered) - len(lag)
         grows = bool(missing) or (bool(first) and bool(second) and
-                                   (_pct(second, 99) or 0) > 2 * (_pct(first, 99) or 0) + 5)
+                                   (_pct(second, 99) or 0) > 1.25 * (_pct(first, 99) or 0) + 5)
         sustainable = sustainable and not grows
         out[model] = {"p50_s": _pct(vals, 50), "p99_s": _pct(vals, 99), "max_s": round(max(vals), 3) if vals else None,
                       "mean_s": round(statistics.fmean(vals), 3) if vals else None, "not_visible": missing,
