@@ -1,8 +1,7 @@
 """The lake's pure core: ChangeEvents -> typed Arrow tables, quarantine with reasons."""
 from __future__ import annotations
 
-import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pyarrow as pa
@@ -11,8 +10,8 @@ from ingestion.change_event import decode_lambda_event
 from projections.lake import columns, quality
 from tests.factories import D, kinesis_event, kinesis_record
 
-NOW = datetime(2026, 11, 27, 8, 0, tzinfo=timezone.utc)
-T0 = datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
+T0 = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
 
 
 def order(oid: str, version: int, status: str = "PENDING", total: str = "25.50", **extra) -> dict:
@@ -37,7 +36,7 @@ def test_order_columns_are_typed_exactly_and_lines_become_rows():
     assert t.schema.field("event_time").type == pa.timestamp("us", tz="UTC")
     row = t.to_pylist()[0]
     assert row["total_amount"] == Decimal("25.50") and row["op"] == "INSERT" and row["version"] == 1
-    assert row["created_at"] == datetime(2026, 11, 27, 6, 0, 0, 1, tzinfo=timezone.utc)
+    assert row["created_at"] == datetime(2026, 11, 27, 6, 0, 0, 1, tzinfo=UTC)
     assert '"UnitPrice":"10.50"' in row["lines"]  # exact decimal as a string, never a float
     lines = b.batches["order_line"].parts["2026-11-27"].to_pylist()
     assert [(r["line_no"], r["sku"], r["qty"], r["line_amount"]) for r in lines] == [
@@ -101,25 +100,23 @@ def _baseline(raw_images):
     return pa.Table.from_pandas(df)
 
 
-def test_columnar_build_is_fast():
+def test_columnar_build_equals_the_naive_reference():
+    """Same values as the tutorial way (TypeDeserializer + pandas), decimals exact. Speed is
+    measured by `cqrs bench`, never asserted in a test."""
     import base64
 
     import orjson
 
     records = [kinesis_record("Transactions", "INSERT", {
-        "TransactionId": f"t{i}", "CustomerId": f"c{i % 97}", "Merchant": "m", "Amount": D("12.50"),
+        "TransactionId": f"t{i}", "CustomerId": f"c{i % 97}", "Merchant": "m", "Amount": D(f"{i}.{i % 100:02d}"),
         "Currency": "USD", "Country": "US", "PostedAt": "2026-11-27T06:00:00.000000Z", "Version": D(1)},
-        created=T0) for i in range(20000)]
+        created=T0) for i in range(2000)]
     events = decode_lambda_event(kinesis_event(records)).events
     raw = [orjson.loads(base64.b64decode(r["kinesis"]["data"]))["dynamodb"]["NewImage"] for r in records]
-    ours, base = [], []
-    for _ in range(3):  # best of three, interleaved: the test box is shared, compare under the same load
-        t0 = time.perf_counter()
-        b = columns.build(events, NOW, None, quality.evaluate)
-        ours.append(len(events) / (time.perf_counter() - t0))
-        t0 = time.perf_counter()
-        _baseline(raw)
-        base.append(len(events) / (time.perf_counter() - t0))
-    assert b.batches["transaction"].parts["2026-11-27"].num_rows == 20000
-    print(f"lake columnar build: {max(ours):,.0f} records/s; TypeDeserializer+pandas: {max(base):,.0f} records/s")
-    assert max(ours) > 1.5 * max(base)
+    b = columns.build(events, NOW, None, quality.evaluate)
+    table = b.batches["transaction"].parts["2026-11-27"]
+    assert table.num_rows == 2000
+    ours = dict(zip(table.column("transaction_id").to_pylist(), table.column("amount").to_pylist()))
+    base = _baseline(raw).to_pydict()
+    assert ours == dict(zip(base["TransactionId"], base["Amount"]))
+    assert all(isinstance(v, Decimal) for v in ours.values())
