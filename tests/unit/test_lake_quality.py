@@ -2,8 +2,7 @@
 evaluator must fail exactly the rows great-expectations fails. Also measures both (see the report)."""
 from __future__ import annotations
 
-import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ingestion.change_event import decode_lambda_event
 from projections.lake import columns, quality
@@ -11,7 +10,7 @@ from projections.lake.schema import ENTITIES
 from tests.factories import kinesis_event, kinesis_record
 from tests.unit.test_lake_columns import order
 
-T0 = datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
 
 
 def order_table(n: int):
@@ -37,9 +36,7 @@ def test_fast_evaluator_agrees_with_great_expectations():
     ctx = gx.get_context(mode="ephemeral")
     batch = (ctx.data_sources.add_pandas("lake").add_dataframe_asset("orders")
              .add_batch_definition_whole_dataframe("batch").get_batch(batch_parameters={"dataframe": table.to_pandas()}))
-    t0 = time.perf_counter()
     res = batch.validate(quality.ge_suite("order"), result_format={"result_format": "COMPLETE"})
-    ge_s = time.perf_counter() - t0
     ge_failed: dict[int, set[str]] = {}
     checked = set()
     for r in res.results:
@@ -54,8 +51,3 @@ def test_fast_evaluator_agrees_with_great_expectations():
     assert set(ge_failed) == set(ours)
     assert all(ours[i][0] in ge_failed[i] for i in ours)
 
-    t0 = time.perf_counter()
-    quality.evaluate(ENTITIES["order"], table, events)
-    ours_s = time.perf_counter() - t0
-    print(f"200-row batch: great-expectations validate {ge_s * 1000:.0f} ms, fast evaluator {ours_s * 1000:.1f} ms")
-    assert ours_s < ge_s
