@@ -25,7 +25,7 @@ STEPS: list[tuple[str, str]] = [
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="up, load, project, query: the whole pipeline end to end")
-    p.add_argument("--orders", type=int, default=300, help="orders for the load generator (default 300)")
+    p.add_argument("--orders", type=int, default=120, help="orders for the load generator (default 120: the demo ends within 3 minutes on 2 cores)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
     p.add_argument("--out", default="demo-dashboard.html", help="where the dashboard page is written")
