@@ -11,13 +11,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
-
-import orjson
 
 from cqrs.settings import Settings
 from ingestion.change_event import ChangeEvent, decode_lambda_event
+from projections.failures import raw_records, send_to_failures
 from projections.search.documents import BuildError, IndexAction, to_index_action
 from projections.search.writer import BulkWriter
 
@@ -49,7 +47,7 @@ def _clients_for(settings: Settings) -> tuple[Any, Any]:
 def process(event: Mapping[str, Any], *, search: Any, s3: Any, settings: Settings,
             writer: BulkWriter | None = None) -> dict[str, Any]:
     writer = writer or BulkWriter(search)
-    raw = _raw_records(event)
+    raw = raw_records(event)
     batch = decode_lambda_event(event, prefix=settings.table_prefix)
     failed: dict[str, dict[str, Any]] = {}  # item identifier -> failure report (ordered)
 
@@ -80,52 +78,8 @@ def process(event: Mapping[str, Any], *, search: Any, s3: Any, settings: Setting
     for ident, info in failed.items():
         if info.get("retryable"):
             continue  # Lambda retries it; after its retries the mapping's on-failure destination keeps it
-        _send_to_failures(s3, settings.failures_bucket, ident, raw.get(ident), info)
+        send_to_failures(s3, settings.failures_bucket, FAILURE_PREFIX, "search-projector", ident, raw.get(ident), info)
 
     log.info("search projector: %d records, %d documents written, %d failed",
              len(raw) or len(batch.events), len(outcome.written), len(failed))
     return {"batchItemFailures": [{"itemIdentifier": i} for i in failed]}
-
-
-def _raw_records(event: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    records = event.get("Records") if isinstance(event, Mapping) else None
-    for rec in records if isinstance(records, list) else []:
-        kin = rec.get("kinesis") if isinstance(rec, Mapping) else None
-        seq = kin.get("sequenceNumber") if isinstance(kin, Mapping) else None
-        if seq:
-            out[str(seq)] = rec
-    return out
-
-
-def failure_key(ident: str, now: datetime | None = None) -> str:
-    now = now or datetime.now(UTC)
-    return f"{FAILURE_PREFIX}{now:%Y/%m/%d}/{ident or 'unidentified'}.json"
-
-
-def _send_to_failures(s3: Any, bucket: str, ident: str, record: Any, info: dict[str, Any]) -> None:
-    ev: ChangeEvent | None = info.get("event")
-    body = {
-        "destination": "search-projector", "itemIdentifier": ident, "reason": info["reason"],
-        "status": info.get("status"), "retryable": False,
-        "change": None if ev is None else {
-            "table": ev.table, "entity": ev.entity, "key": ev.key, "operation": ev.operation,
-            "version": ev.version, "newImage": ev.new_image, "oldImage": ev.old_image,
-            "isTtlExpiry": ev.is_ttl_expiry},
-        "document": info.get("document"),
-        "record": record,
-    }
-    data = orjson.dumps(body, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
-    try:
-        # Keyed by sequence number: a retried batch overwrites its own report instead of duplicating it.
-        s3.put_object(Bucket=bucket, Key=failure_key(ident), Body=data, ContentType="application/json")
-    except Exception:
-        log.exception("could not write failure report for %s to s3://%s", ident, bucket)
-
-
-def _json_default(v: Any) -> Any:
-    if isinstance(v, (set, frozenset)):
-        return sorted(v, key=str)
-    if isinstance(v, bytes):
-        return v.hex()
-    return str(v)  # Decimal: exact text

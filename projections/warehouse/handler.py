@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from cqrs.settings import Settings
-from ingestion.change_event import ChangeEvent, decode_lambda_event
+from ingestion.change_event import decode_lambda_event
+from projections.failures import raw_records, send_to_failures
 from projections.warehouse.adapters import Warehouse, from_settings
 from projections.warehouse.projector import project
 
@@ -36,7 +34,7 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
 
 
 def process(event: Mapping[str, Any], *, warehouse: Warehouse, s3: Any, settings: Settings) -> dict[str, Any]:
-    raw = _raw_records(event)
+    raw = raw_records(event)
     decoded = decode_lambda_event(event, prefix=settings.table_prefix)
     failed: dict[str, dict[str, Any]] = {}
     for f in decoded.failures:
@@ -46,7 +44,7 @@ def process(event: Mapping[str, Any], *, warehouse: Warehouse, s3: Any, settings
     for ch, reason in out.failed:
         failed[ch.item_identifier] = {"reason": reason, "event": ch}
     for ident, info in failed.items():
-        _send_to_failures(s3, settings.failures_bucket, ident, raw.get(ident, info.get("record")), info)
+        send_to_failures(s3, settings.failures_bucket, FAILURE_PREFIX, "warehouse-projector", ident, raw.get(ident, info.get("record")), info)
     retry = {ch.item_identifier for ch in out.retry}
     if retry:
         log.warning("warehouse projector: %d changes to retry: %s", len(retry), out.retry_reason)
@@ -54,46 +52,3 @@ def process(event: Mapping[str, Any], *, warehouse: Warehouse, s3: Any, settings
              len(raw) or len(decoded.events), out.applied, out.loads, len(failed), len(retry))
     idents = list(failed) + sorted(retry - set(failed))
     return {"batchItemFailures": [{"itemIdentifier": i} for i in idents]}
-
-
-def _raw_records(event: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    records = event.get("Records") if isinstance(event, Mapping) else None
-    for rec in records if isinstance(records, list) else []:
-        kin = rec.get("kinesis") if isinstance(rec, Mapping) else None
-        seq = kin.get("sequenceNumber") if isinstance(kin, Mapping) else None
-        if seq:
-            out[str(seq)] = rec
-    return out
-
-
-def failure_key(ident: str, now: datetime | None = None) -> str:
-    now = now or datetime.now(UTC)
-    return f"{FAILURE_PREFIX}{now:%Y/%m/%d}/{ident or 'unidentified'}.json"
-
-
-def _send_to_failures(s3: Any, bucket: str, ident: str, record: Any, info: dict[str, Any]) -> None:
-    ev: ChangeEvent | None = info.get("event")
-    body = {
-        "destination": "warehouse-projector", "itemIdentifier": ident, "reason": info["reason"],
-        "retryable": False,
-        "change": None if ev is None else {
-            "table": ev.table, "entity": ev.entity, "key": ev.key, "operation": ev.operation,
-            "version": ev.version, "newImage": ev.new_image, "oldImage": ev.old_image,
-            "isTtlExpiry": ev.is_ttl_expiry},
-        "record": record,
-    }
-    data = orjson.dumps(body, default=_json_default, option=orjson.OPT_NON_STR_KEYS)
-    try:
-        # Keyed by sequence number: a retried batch overwrites its own report instead of duplicating it.
-        s3.put_object(Bucket=bucket, Key=failure_key(ident), Body=data, ContentType="application/json")
-    except Exception:  # the record is still in batchItemFailures, so it is not lost
-        log.exception("could not write failure report for %s to s3://%s", ident, bucket)
-
-
-def _json_default(v: Any) -> Any:
-    if isinstance(v, (set, frozenset)):
-        return sorted(v, key=str)
-    if isinstance(v, bytes):
-        return v.hex()
-    return str(v)  # Decimal: exact text
