@@ -67,7 +67,7 @@ _ARROW = {"VARCHAR": "string", "CHAR": "string", "TEXT": "string", "BOOLEAN": "b
 
 def staging_arrow_schema(table: str) -> Any:
     """The Arrow schema of a staging table, read from redshift_sql/ddl/012_staging.sql, so the Parquet
-    that Redshift's COPY reads has exactly the staging table's types (DECIMAL(18,2) stays exact)."""
+    that Redshift's COPY reads has exactly the staging table's types (DECIMAL(38,2) stays exact)."""
     import pyarrow as pa
 
     for tree in parse((SQL_ROOT / "ddl" / "012_staging.sql").read_text(), "012_staging.sql"):

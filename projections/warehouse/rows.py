@@ -1,6 +1,8 @@
 """Pure core of the warehouse projector: ChangeEvents -> staging rows, per staging table.
 
-No I/O. Money stays `Decimal` (a value with more than two decimals is refused, not rounded),
+No I/O. Money stays `Decimal` (a value with more than two decimals is refused, not rounded), and
+money and quantities fit the lake's decimal128(38, s) columns (DECIMAL(38,2) / DECIMAL(38,0)): a value
+with more digits is refused per record with its reason instead of failing the whole load;
 timestamps become naive UTC datetimes, and a removal becomes a row with its tombstone version and
 is_deleted = TRUE carrying the last state (the old image). `build_batch` keeps, per key, only the
 highest version (the warehouse's MERGE is version-guarded too, so duplicates, reordering and
@@ -66,6 +68,21 @@ MERGES: tuple[str, ...] = ("dim_date", "dim_customer", "product_versions", "dim_
 
 
 # --- value conversion ------------------------------------------------------------------------
+# The warehouse's money and quantity columns: DECIMAL(38,2) and DECIMAL(38,0), as the lake's
+# decimal128(38, s) (projections/lake/schema.py), so every number DynamoDB holds fits exactly.
+PRECISION = 38
+MONEY_SCALE = 2
+
+
+def _fits(v: Decimal, scale: int, attr: str) -> None:
+    if not v.is_finite():
+        raise RowError(f"{attr} is not a finite number: {v}")
+    digits = len(str(abs(int(v)))) if v.adjusted() >= 0 else 0
+    if digits > PRECISION - scale:
+        raise RowError(f"{attr} has {digits} integer digits ({v}); the warehouse column DECIMAL({PRECISION},"
+                       f"{scale}) holds at most {PRECISION - scale}")
+
+
 def ts(v: Any, attr: str) -> datetime | None:
     if v is None:
         return None
@@ -85,16 +102,21 @@ def money(v: Any, attr: str) -> Decimal | None:
         return None
     if not isinstance(v, Decimal):
         raise RowError(f"{attr} is not a number: {v!r}")
+    if not v.is_finite():
+        raise RowError(f"{attr} is not a finite number: {v}")
     if v.as_tuple().exponent < -2 and v != v.quantize(Decimal("0.01")):  # type: ignore[operator]
         raise RowError(f"{attr} has more than two decimals ({v}); money is never rounded silently")
+    _fits(v, MONEY_SCALE, attr)
     return v
 
 
 def integer(v: Any, attr: str) -> int | None:
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, Decimal)) or v != int(v):
+    if isinstance(v, bool) or not isinstance(v, (int, Decimal)) or (isinstance(v, Decimal) and not v.is_finite()) \
+            or v != int(v):
         raise RowError(f"{attr} is not an integer: {v!r}")
+    _fits(Decimal(v), 0, attr)
     return int(v)
 
 
@@ -177,8 +199,8 @@ def rows_for(ch: ChangeEvent) -> Rows:
             raise RowError("CartItems is not a map")
         add("stage_carts", text(ch.key["CartId"], "CartId"), text(g("CustomerId"), "CustomerId"),
             text(g("Status"), "Status"), bool(g("CheckOut", False)),
-            sum(integer(it.get("Qty") if isinstance(it, dict) else None, f"CartItems.{k}.Qty") or 0
-                for k, it in items.items()),  # item_count = the sum of the items' Qty (DOMAIN.md)
+            integer(sum(integer(it.get("Qty") if isinstance(it, dict) else None, f"CartItems.{k}.Qty") or 0
+                        for k, it in items.items()), "ItemCount"),  # the sum of the items' Qty (DOMAIN.md)
             integer(g("ConflictCount", Decimal(0)), "ConflictCount"), created, ts(g("UpdatedAt"), "UpdatedAt"),
             ch.version, deleted)
         customer(g("CustomerId"), created)

@@ -7,8 +7,8 @@ CREATE TABLE IF NOT EXISTS product_versions (
     version     BIGINT        NOT NULL ENCODE az64,
     name        VARCHAR(256)           ENCODE zstd,
     category    VARCHAR(128)           ENCODE zstd,
-    price       DECIMAL(18,2)          ENCODE az64,
-    qty         BIGINT                 ENCODE az64,
+    price       DECIMAL(38,2)          ENCODE az64,
+    qty         DECIMAL(38,0)          ENCODE az64,
     last_update TIMESTAMP              ENCODE az64,
     is_deleted  BOOLEAN       NOT NULL,
     PRIMARY KEY (product_id, version)

@@ -8,11 +8,11 @@ CREATE TABLE IF NOT EXISTS dim_product (
     version     BIGINT        NOT NULL ENCODE az64,
     name        VARCHAR(256)           ENCODE zstd,
     category    VARCHAR(128)           ENCODE zstd,
-    price       DECIMAL(18,2)          ENCODE az64,
+    price       DECIMAL(38,2)          ENCODE az64,
     valid_from  TIMESTAMP              ENCODE az64,
     valid_to    TIMESTAMP              ENCODE az64,
     is_current  BOOLEAN       NOT NULL,
-    qty         BIGINT                 ENCODE az64,
+    qty         DECIMAL(38,0)          ENCODE az64,
     last_update TIMESTAMP              ENCODE az64,
     is_deleted  BOOLEAN       NOT NULL,
     PRIMARY KEY (product_id, version)

@@ -6,7 +6,7 @@ CREATE TABLE IF NOT EXISTS fact_orders (
     customer_id   VARCHAR(64)   NOT NULL ENCODE zstd,
     cart_id       VARCHAR(64)            ENCODE zstd,
     status        VARCHAR(16)   NOT NULL ENCODE bytedict,
-    total_amount  DECIMAL(18,2)          ENCODE az64,
+    total_amount  DECIMAL(38,2)          ENCODE az64,
     currency      CHAR(3)                ENCODE bytedict,
     cancel_reason VARCHAR(32)            ENCODE bytedict,
     saga_mode     VARCHAR(16)            ENCODE bytedict,

@@ -5,7 +5,7 @@ CREATE TABLE IF NOT EXISTS fact_payments (
     payment_id     VARCHAR(64)   NOT NULL ENCODE zstd,
     order_id       VARCHAR(64)            ENCODE zstd,
     customer_id    VARCHAR(64)   NOT NULL ENCODE zstd,
-    amount         DECIMAL(18,2)          ENCODE az64,
+    amount         DECIMAL(38,2)          ENCODE az64,
     currency       CHAR(3)                ENCODE bytedict,
     status         VARCHAR(16)   NOT NULL ENCODE bytedict,
     decline_reason VARCHAR(64)            ENCODE zstd,

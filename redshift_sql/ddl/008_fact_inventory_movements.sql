@@ -5,7 +5,7 @@ CREATE TABLE IF NOT EXISTS fact_inventory_movements (
     product_id  VARCHAR(64) NOT NULL ENCODE zstd,
     movement_id VARCHAR(64) NOT NULL ENCODE zstd,
     action      VARCHAR(8)  NOT NULL ENCODE bytedict,
-    qty         INTEGER     NOT NULL ENCODE az64,
+    qty         DECIMAL(38,0) NOT NULL ENCODE az64,
     reason      VARCHAR(16) NOT NULL ENCODE bytedict,
     order_id    VARCHAR(64)          ENCODE zstd,
     moved_at    TIMESTAMP   NOT NULL ENCODE raw,

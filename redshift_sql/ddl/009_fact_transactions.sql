@@ -6,7 +6,7 @@ CREATE TABLE IF NOT EXISTS fact_transactions (
     customer_id    VARCHAR(64)   NOT NULL ENCODE zstd,
     payment_id     VARCHAR(64)            ENCODE zstd,
     merchant       VARCHAR(128)           ENCODE zstd,
-    amount         DECIMAL(18,2) NOT NULL ENCODE az64,
+    amount         DECIMAL(38,2) NOT NULL ENCODE az64,
     currency       CHAR(3)                ENCODE bytedict,
     country        VARCHAR(8)             ENCODE bytedict,
     posted_at      TIMESTAMP     NOT NULL ENCODE raw,

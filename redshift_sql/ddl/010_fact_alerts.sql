@@ -8,7 +8,7 @@ CREATE TABLE IF NOT EXISTS fact_alerts (
     merchant       VARCHAR(128)           ENCODE zstd,
     rule           VARCHAR(32)   NOT NULL ENCODE bytedict,
     reason         VARCHAR(512)           ENCODE zstd,
-    amount         DECIMAL(18,2)          ENCODE az64,
+    amount         DECIMAL(38,2)          ENCODE az64,
     status         VARCHAR(16)            ENCODE bytedict,
     raised_at      TIMESTAMP     NOT NULL ENCODE raw,
     version        BIGINT        NOT NULL ENCODE az64,

@@ -6,7 +6,7 @@
 -- Same definition as athena_sql/queries/occ_conflict_rate.sql.
 SELECT SUM(c.version) AS cart_writes,
        SUM(c.conflict_count) AS conflicts,
-       CAST(ROUND(CAST(SUM(c.conflict_count) AS DECIMAL(18, 4)) / NULLIF(SUM(c.version), 0), 4)
+       CAST(ROUND(CAST(SUM(c.conflict_count) AS DECIMAL(38, 4)) / NULLIF(SUM(c.version), 0), 4)
             AS DECIMAL(10, 4)) AS conflict_rate
 FROM fact_carts AS c
 WHERE NOT c.is_deleted;

@@ -83,6 +83,9 @@ def test_customer_keeps_its_earliest_sighting():
     ({"TotalAmount": D("1.005")}, "more than two decimals"),
     ({"CreatedAt": "yesterday"}, "ISO-8601"),
     ({"Lines": [{"Sku": "S", "Qty": D("1.5"), "UnitPrice": D(1), "LineAmount": D("1.5")}]}, "not an integer"),
+    # 37 integer digits: a valid DynamoDB number that DECIMAL(38,2) cannot hold
+    ({"TotalAmount": D("1234567890123456789012345678901234567.5")}, "37 integer digits"),
+    ({"Lines": [{"Sku": "S", "Qty": D("1" + "0" * 38), "UnitPrice": D(1), "LineAmount": D(1)}]}, "39 integer digits"),
 ])
 def test_a_change_that_cannot_become_a_row_is_a_failure_with_its_reason(bad, reason):
     good = order("o1")
