@@ -14,6 +14,11 @@
    per item.
 3. DynamoDB Streams: every GetRecords stores a new shard iterator forever (unbounded memory). Only the
    most recent ones are kept (AWS expires iterators after 15 minutes anyway).
+4. Stream reads take the same lock as item writes. A transaction appends its stream records as it
+   goes and a cancellation trims them; an unlocked GetRecords in between read records of writes that
+   never persisted (read models ahead of the table) and, since moto numbers records by list position,
+   its next iterator then pointed past the sequence numbers the trim handed out again, so the next
+   real changes were skipped while the reader looked caught up.
 """
 from __future__ import annotations
 
@@ -70,16 +75,16 @@ def apply() -> None:
     def _transact(self: Any, transact_items: list[dict[str, Any]]) -> None:
         saved: list[tuple[Any, dict[str, Any], Any]] = []
         streams: dict[int, tuple[Any, int]] = {}
-        try:
-            for entry in transact_items:
+        for entry in transact_items:
+            try:
                 op_type, op = next(iter(entry.items()))
                 table, key = _key(self, op_type, op)
                 item = self.get_item(op["TableName"], key)
-                saved.append((table, key, copy.deepcopy(item) if item is not None else None))
-                if table.stream_shard is not None and id(table) not in streams:
-                    streams[id(table)] = (table, len(table.stream_shard.items))
-        except Exception:  # noqa: BLE001 - malformed request: let moto report it
-            saved, streams = [], {}
+            except Exception:  # noqa: BLE001 - malformed entry (moto reports it); still save the others
+                continue
+            saved.append((table, key, copy.deepcopy(item) if item is not None else None))
+            if table.stream_shard is not None and id(table) not in streams:
+                streams[id(table)] = (table, len(table.stream_shard.items))
         _local.in_tx = True
         try:
             original(self, transact_items)
@@ -122,14 +127,17 @@ def apply() -> None:
     original_get_records = DynamoDBStreamsBackend.get_records
 
     def get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
-        out = original_get_records(self, iterator_arn, limit)
-        its = self.shard_iterators
-        if len(its) > MAX_ITERATORS:
-            for k in list(its)[: len(its) - MAX_ITERATORS // 2]:
-                del its[k]
+        with _items_lock:  # never between a transaction's stream append and its rollback trim (4.)
+            out = original_get_records(self, iterator_arn, limit)
+            its = self.shard_iterators
+            if len(its) > MAX_ITERATORS:
+                for k in list(its)[: len(its) - MAX_ITERATORS // 2]:
+                    del its[k]
         return out
 
     DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
+    for name in ("get_shard_iterator", "describe_stream"):  # LATEST reads the shard's length
+        setattr(DynamoDBStreamsBackend, name, _serialized(getattr(DynamoDBStreamsBackend, name)))
 
 
 def main() -> None:
