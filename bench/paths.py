@@ -43,12 +43,10 @@ def lake_ours(event: Mapping[str, Any]) -> Output:
     return len(event["Records"]), sum(map(len, files.values())), files
 
 
-def search_ours(event: Mapping[str, Any]) -> Output:
-    from opensearchpy.serializer import JSONSerializer
-
+def _best_actions(event: Mapping[str, Any]) -> list[Any]:
+    """The search projector's pure path: decode, build, keep each document's highest version."""
     from ingestion.change_event import decode_lambda_event
     from projections.search.documents import to_index_action
-    from projections.search.writer import bulk_body
 
     batch = decode_lambda_event(event)
     best: dict[tuple[str, str], Any] = {}
@@ -58,28 +56,28 @@ def search_ours(event: Mapping[str, Any]) -> Output:
             cur = best.get(a.key)
             if cur is None or a.version > cur.version:
                 best[a.key] = a
+    return list(best.values())
+
+
+def search_ours(event: Mapping[str, Any]) -> Output:
+    from opensearchpy.serializer import JSONSerializer
+
+    from projections.search.writer import bulk_body
+
+    best = _best_actions(event)
     ser = JSONSerializer()  # what opensearch-py's client.bulk does with a list body
-    body = "\n".join(ser.dumps(x) for x in bulk_body(list(best.values()))) + "\n"
+    body = "\n".join(ser.dumps(x) for x in bulk_body(best)) + "\n"
     data = body.encode()
     return len(event["Records"]), len(data), data
 
 
 def search_ours_orjson(event: Mapping[str, Any]) -> Output:
     """The same documents serialized with orjson into one NDJSON body (client.bulk takes a str/bytes)."""
-    from ingestion.change_event import decode_lambda_event
-    from projections.search.documents import to_index_action
     from projections.search.writer import bulk_body
 
-    batch = decode_lambda_event(event)
-    best: dict[tuple[str, str], Any] = {}
-    for ev in batch.events:
-        a = to_index_action(ev)
-        if a is not None:
-            cur = best.get(a.key)
-            if cur is None or a.version > cur.version:
-                best[a.key] = a
+    best = _best_actions(event)
     dumps = orjson.dumps
-    data = b"\n".join(map(dumps, bulk_body(list(best.values())))) + b"\n"
+    data = b"\n".join(map(dumps, bulk_body(best))) + b"\n"
     return len(event["Records"]), len(data), data
 
 
