@@ -250,11 +250,11 @@ def _build_entity(out: Built, ent: Entity, evs: Sequence[ChangeEvent], images: l
         pa.array([e.approximate_creation_time for e in evs], UTC_TS),
         pa.array([e.sequence_number for e in evs], pa.string()),
         pa.array([e.is_ttl_expiry for e in evs], pa.bool_()),
-        pa.array([ingested_at] * n, UTC_TS),
+        pa.repeat(pa.scalar(ingested_at, UTC_TS), n),  # one value: no Python datetime per row
     ]
     for col in columns:
-        derive = DERIVED.get(col.attr)
-        values = [derive(img) for img in images] if derive else [img.get(col.attr) for img in images]
+        derive, attr = DERIVED.get(col.attr), col.attr  # local name: no attribute lookup per row
+        values = [derive(img) for img in images] if derive else [img.get(attr) for img in images]
         arrays.append(build_column(col, values, bad))
     names = [m[0] for m in META] + [c.name for c in columns]
     table = pa.Table.from_arrays(arrays, names=names)
@@ -271,13 +271,14 @@ def _build_entity(out: Built, ent: Entity, evs: Sequence[ChangeEvent], images: l
     table = table.select([m[0] for m in META] + [c.name for c in columns if c.name in live])
     batch = EntityBatch(ent, tuple(c for c in columns if c.name in live), tuple(new_cols))
     if table.num_rows:
-        dts = pc.strftime(table.column("event_time"), format="%Y-%m-%d")
-        uniq = dts.unique().to_pylist()
+        # The UTC day of each change: a cast to date32 (strftime per row cost ~40x more, profiled).
+        days = pc.cast(table.column("event_time"), pa.date32())
+        uniq = days.unique().to_pylist()
         if len(uniq) == 1:
-            batch.parts[uniq[0]] = table
+            batch.parts[uniq[0].isoformat()] = table
         else:
             for d in sorted(uniq):
-                batch.parts[d] = table.filter(pc.equal(dts, d))
+                batch.parts[d.isoformat()] = table.filter(pc.equal(days, pa.scalar(d, pa.date32())))
     if batch.parts:
         out.batches[ent.name] = batch
     return set(bad)
