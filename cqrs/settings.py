@@ -107,7 +107,8 @@ class Settings:
         return replace(self, **changes)
 
     # --- clients (created on demand, never at import) ----------------------------------------
-    def boto3_client(self, service: str) -> Any:
+    def boto3_client(self, service: str, session: Any = None) -> Any:
+        """`session` (a boto3.Session, optional): its own credentials are used, e.g. refreshable ones."""
         import boto3
         from botocore.config import Config
 
@@ -115,10 +116,11 @@ class Settings:
                                   "config": Config(retries={"max_attempts": 8, "mode": "adaptive"})}
         if self.aws_endpoint_url:
             kwargs["endpoint_url"] = self.aws_endpoint_url
-            # moto accepts any credentials; never pick up a developer's real ones locally.
-            kwargs["aws_access_key_id"] = "testing"
-            kwargs["aws_secret_access_key"] = "testing"
-        return boto3.client(service, **kwargs)
+            if session is None:
+                # moto accepts any credentials; never pick up a developer's real ones locally.
+                kwargs["aws_access_key_id"] = "testing"
+                kwargs["aws_secret_access_key"] = "testing"
+        return (session or boto3).client(service, **kwargs)
 
 
 def _read_stack_state(state_dir: Path) -> dict[str, Any]:
