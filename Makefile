@@ -38,13 +38,13 @@ synth: install
 	cd infra && ../$(BIN)/python app.py
 
 # Lambda dependency layer (needs the network; synth never does): [project] dependencies pinned by
-# constraints.txt, plus the search API's fastapi + mangum, Linux x86_64 wheels for python3.12.
+# constraints.txt, plus the `api` extra (fastapi + mangum for the search API), Linux x86_64 wheels for python3.12.
 # infra/ uses it as an asset once it exists (docs/deploy.md).
 layer: install
 	rm -rf infra/build/layer
 	$(BIN)/python -m pip install -q --disable-pip-version-check --target infra/build/layer/python \
 	  --platform manylinux2014_x86_64 --implementation cp --python-version 3.12 --only-binary=:all: \
-	  -c constraints.txt $$($(BIN)/python -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml','rb'))['project']['dependencies']))") fastapi mangum
+	  -c constraints.txt $$($(BIN)/python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print(' '.join(p['dependencies'] + p['optional-dependencies']['api']))")
 
 deploy: install
 	cd infra && npx --yes aws-cdk@2 deploy --all --app "../$(BIN)/python app.py"
