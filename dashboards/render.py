@@ -118,7 +118,9 @@ def figure(panel: Panel, data: PanelData) -> Any:
         labels = [st["label"] for st in s["stages"]]
         values = [_num(row[data.columns.index(st["column"])]) for st in s["stages"]]
         if panel.chart == "funnel":
-            fig.add_trace(go.Funnel(y=labels, x=values, textinfo="value+percent initial",
+            # "percent initial" divides by the first stage: with none created it would print Infinity%.
+            textinfo = "value+percent initial" if values and values[0] else "value"
+            fig.add_trace(go.Funnel(y=labels, x=values, textinfo=textinfo,
                                     name=s.get("unit", "")))
             layout["yaxis"] = {"title": {"text": "Stage"}}
             layout["xaxis"] = {"title": {"text": f"Count ({s.get('unit', '')})"}}
