@@ -162,8 +162,11 @@ class Stack:
             comps[comp.name] = info
             endpoints.update(comp.endpoint(port))
             started.append((comp, info, proc))
-        if "moto" in restarted:
-            # A new moto holds new streams: positions saved against the old ones would skip changes.
+        if any(c.name == "moto" for c, _, _ in started):
+            # A new moto (after a crash, or `down` then `up`) holds new, empty streams: positions
+            # saved against the old ones would skip changes. Stop the runner first so it cannot
+            # write one back; it is started again below.
+            self._stop_pid(comps.get("runner", {}).get("pid"), "runner")
             shutil.rmtree(self.state_dir / "checkpoints", ignore_errors=True)
         # Start all first, then wait: the components boot in parallel.
         for comp, info, proc in started:

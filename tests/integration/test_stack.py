@@ -86,3 +86,16 @@ def test_fresh_starts_every_store_empty(private_stack):
     dsn = stack.read_state()["endpoints"]["postgres_dsn"]
     with psycopg.connect(dsn) as c:
         assert c.execute("select to_regclass('leftover')").fetchone()[0] is None
+
+
+def test_a_new_moto_starts_with_no_stale_stream_checkpoints(private_stack):
+    """After `down` then `up`, moto's streams are new: checkpoints of the old ones must not survive,
+    or the runner would start past the new stream's first records and skip changes."""
+    stack = Stack(private_stack)
+    stack.up()
+    ckpt = private_stack / "checkpoints"
+    ckpt.mkdir(exist_ok=True)
+    (ckpt / "stale.json").write_text("{}")
+    stack.down()
+    stack.up()
+    assert not (ckpt / "stale.json").exists()
