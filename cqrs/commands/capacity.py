@@ -31,12 +31,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_capacity(args: argparse.Namespace) -> int:
+    from dataclasses import replace
     from decimal import Decimal, InvalidOperation
 
-    from cqrs.capacity import PRICES_AS_OF, Assumptions, markdown_table, plan
+    from cqrs.capacity import PRICES_AS_OF, Assumptions, markdown_table, plan, with_rates
     from cqrs.cli import CliError
 
     a = Assumptions()
+    measured = _measured_rates()
+    if measured:
+        a = with_rates(a, **measured)
     if args.peak_factor is not None:
         try:
             pf = Decimal(args.peak_factor)
@@ -44,7 +48,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
             raise CliError(f"--peak-factor {args.peak_factor!r} is not a number") from None
         if pf < 1:
             raise CliError("--peak-factor must be >= 1 (peak is at least the average)")
-        a = Assumptions(peak_factor=pf)
+        a = replace(a, peak_factor=pf)
     plans = [plan(n, a) for n in args.tx_per_day]
     if args.json:
         body = [p.to_dict() for p in plans]
@@ -53,6 +57,17 @@ def cmd_capacity(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
         return 0
     print(markdown_table(plans))
-    print(f"\nprices: us-east-1 list prices as of {PRICES_AS_OF}; per-core rates are placeholders "
-          "until BENCHMARKS.md (see docs/capacity.md)")
+    source = ("measured by `cqrs bench` (bench/figures.json)" if measured else
+              "placeholders (no bench/figures.json yet: run `cqrs bench --record`)")
+    print(f"\nprices: us-east-1 list prices as of {PRICES_AS_OF}; projector per-core rates: {source}; "
+          "see docs/capacity.md")
     return 0
+
+
+def _measured_rates() -> dict[str, int]:
+    """Per-core projector rates recorded by `cqrs bench --record`, keyed as the model's consumers."""
+    try:
+        from bench.figures import per_core_rates
+    except ImportError:
+        return {}
+    return {f"{name}-projector": rate for name, rate in per_core_rates().items() if rate > 0}
