@@ -60,8 +60,8 @@ class Assumptions:
     gsi_writes_per_change: Decimal = Decimal("0.5") # half the writes land in a table with one GSI
     peak_factor: Decimal = Decimal(5)             # peak second vs the day's average
     shard_utilization: Decimal = Decimal("0.8")     # keep 20 % headroom per shard
-    # Per-core projection rates (records/s on one vCPU). PLACEHOLDERS until BENCHMARKS.md measures
-    # them: lake 250k, warehouse 50k, search 20k.
+    # Per-core projection rates (records/s on one vCPU): defaults for when nothing was measured;
+    # `cqrs capacity` replaces them with what `cqrs bench --record` measured (bench/figures.json).
     rate_per_core: dict[str, int] = field(default_factory=lambda: {
         "lake-projector": 250_000, "warehouse-projector": 50_000, "search-projector": 20_000,
         "event-pipe": 50_000})
