@@ -84,11 +84,14 @@ def figure(panel: Panel, data: PanelData) -> Any:
         for i, y in enumerate(s["y"]):
             ys = [_num(v) for v in data.column(y["column"])]
             if panel.chart == "bar_line" and y.get("axis") == "right":
-                fig.add_trace(go.Scatter(x=xs, y=ys, name=_label(y), mode="lines+markers", yaxis="y2"))
+                # Big markers over half-transparent bars: with one day the point sits on the bar's top.
+                fig.add_trace(go.Scatter(x=xs, y=ys, name=_label(y), mode="lines+markers", yaxis="y2",
+                                         marker={"size": 10}))
                 layout["yaxis2"] = {"title": {"text": _label(y)}, "overlaying": "y", "side": "right",
                                     "rangemode": "tozero"}
             else:
-                fig.add_trace(go.Bar(x=xs, y=ys, name=_label(y)))
+                fig.add_trace(go.Bar(x=xs, y=ys, name=_label(y),
+                                     opacity=0.6 if panel.chart == "bar_line" else 1.0))
                 layout["yaxis"] = {"title": {"text": _label(y)}, "rangemode": "tozero"}
         layout["xaxis"] = {"title": {"text": _label(s["x"])}}
         if s["x"].get("time"):
