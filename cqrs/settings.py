@@ -43,6 +43,9 @@ class Settings:
     # the longest a buffered change waits before its batch is loaded.
     warehouse_batch_size: int = 5000
     warehouse_batch_interval_s: float = 5.0
+    # Longest a projector waits for an unreachable store within one invocation (projections.retry);
+    # None: the invocation's remaining time less a margin. Small values make tests show retries.
+    store_wait_s: float | None = None
     # Where the projector puts a batch's Parquet for Redshift's COPY, and the role COPY reads it with.
     warehouse_stage_uri: str | None = None
     redshift_iam_role: str | None = None
@@ -96,6 +99,7 @@ class Settings:
             warehouse_batch_size=int(pick("CQRS_WAREHOUSE_BATCH_SIZE", None, base.warehouse_batch_size)),
             warehouse_batch_interval_s=float(pick("CQRS_WAREHOUSE_BATCH_INTERVAL_S", None,
                                                   base.warehouse_batch_interval_s)),
+            store_wait_s=_opt_float(pick("CQRS_STORE_WAIT_S", None, None)),
             warehouse_stage_uri=pick("CQRS_WAREHOUSE_STAGE_URI", None, None),
             redshift_iam_role=pick("CQRS_REDSHIFT_IAM_ROLE", None, None),
             api_url=pick("CQRS_API_URL", "api_url", None),
@@ -121,6 +125,10 @@ class Settings:
                 kwargs["aws_access_key_id"] = "testing"
                 kwargs["aws_secret_access_key"] = "testing"
         return (session or boto3).client(service, **kwargs)
+
+
+def _opt_float(v: Any) -> float | None:
+    return None if v is None else float(v)
 
 
 def _read_stack_state(state_dir: Path) -> dict[str, Any]:

@@ -51,25 +51,30 @@ class Function:
 
 
 _S3_FAILURES = OnFailure("s3", "failures_bucket")
+# Projectors wait for a store that is down inside each invocation (projections.retry: up to the
+# timeout less a margin), so these retries bound the outage a record survives unparked:
+# (10 + 1) x ~54 s ~ 10 minutes at the 60 s timeout. A poison record is refused at once by every
+# attempt, so it still reaches the on-failure destination after 10 quick retries.
+_PROJECTOR_RETRIES = 10
 
 FUNCTIONS: tuple[Function, ...] = (
     Function(
         "search-projector", "projections.search.handler:handle",
         (Mapping("kinesis", "changes_stream", batch_size=500, maximum_batching_window_in_seconds=1,
-                 parallelization_factor=2, maximum_retry_attempts=5, maximum_record_age_in_seconds=3600,
+                 parallelization_factor=2, maximum_retry_attempts=_PROJECTOR_RETRIES, maximum_record_age_in_seconds=3600,
                  on_failure=_S3_FAILURES),),
         "Changes -> OpenSearch documents (external versioning, soft deletes)",
     ),
     Function(
         "lake-projector", "projections.lake.handler:handle",
         (Mapping("kinesis", "changes_stream", batch_size=5000, maximum_batching_window_in_seconds=5,
-                 parallelization_factor=1, maximum_retry_attempts=5, on_failure=_S3_FAILURES),),
+                 parallelization_factor=1, maximum_retry_attempts=_PROJECTOR_RETRIES, on_failure=_S3_FAILURES),),
         "Changes -> Parquet change log on S3 + Glue partitions", memory_mb=1024,
     ),
     Function(
         "warehouse-projector", "projections.warehouse.handler:handle",
         (Mapping("kinesis", "changes_stream", batch_size=5000, maximum_batching_window_in_seconds=5,
-                 parallelization_factor=1, maximum_retry_attempts=5, on_failure=_S3_FAILURES),),
+                 parallelization_factor=1, maximum_retry_attempts=_PROJECTOR_RETRIES, on_failure=_S3_FAILURES),),
         "Changes -> Redshift staging -> version-guarded MERGE", memory_mb=1024,
     ),
     Function(

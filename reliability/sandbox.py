@@ -68,7 +68,8 @@ def env_for(s: Settings) -> dict[str, str]:
            "CQRS_OPENSEARCH_URL": s.opensearch_url, "CQRS_WAREHOUSE_DSN": s.warehouse_dsn or "",
            "CQRS_TABLE_PREFIX": s.table_prefix, "CQRS_CHANGES_STREAM": s.changes_stream,
            "CQRS_LAKE_BUCKET": s.lake_bucket, "CQRS_FAILURES_BUCKET": s.failures_bucket,
-           "CQRS_GLUE_DATABASE": s.glue_database, "CQRS_EVENT_BUS": s.event_bus, "CQRS_REGION": s.region}
+           "CQRS_GLUE_DATABASE": s.glue_database, "CQRS_EVENT_BUS": s.event_bus, "CQRS_REGION": s.region,
+           "CQRS_STORE_WAIT_S": "" if s.store_wait_s is None else str(s.store_wait_s)}
     return env
 
 

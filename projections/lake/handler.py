@@ -1,14 +1,17 @@
 """Lake projector (Lambda on the Kinesis `changes` stream): changes -> Parquet change log + Glue.
 
-Parse (decode_lambda_event) -> build (columns.build + quality.evaluate, pure) -> write (store).
+Parse + build (pure: `build`; the columnar `fast` path, or decode_lambda_event + columns.build for
+shapes it does not take; quality.evaluate on both) -> write (store).
 Undecodable records and rows failing the data-quality suite go to the quarantine prefix with their
-reason; they never block the shard. An S3/Glue error fails the whole batch (its first record), so
-Lambda retries it; the retry writes the same object keys (shard + sequence range), no duplicates.
+reason; they never block the shard. A transient S3/Glue error is retried with backoff while the
+invocation has time (projections.retry); one that persists, or any other error, fails the whole
+batch (its first record), so Lambda retries it; a retry writes the same object keys (shard +
+sequence range), no duplicates.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,7 +19,8 @@ import orjson
 import pyarrow as pa
 
 from ingestion.change_event import DecodeFailure, decode_lambda_event
-from projections.lake import columns, quality
+from projections import retry
+from projections.lake import columns, fast, quality
 from projections.lake.schema import ENTITIES
 from projections.lake.store import QUARANTINE_SCHEMA, LakeStore
 
@@ -74,14 +78,33 @@ def quarantine_table(rows: list[columns.Quarantined], failures: list[DecodeFailu
     return pa.Table.from_pydict(cols, schema=QUARANTINE_SCHEMA)
 
 
+def build(event: Mapping[str, Any], prefix: str, now: datetime,
+          known_extras: Callable[[str], tuple[columns.Column, ...] | None],
+          ) -> tuple[columns.Built, list[DecodeFailure], dict[str, tuple[columns.Column, ...] | None]]:
+    """The pure part: one event -> entity tables, undecodable records, and the catalog consulted
+    (`known_extras(entity)`: its extra columns, None when its table does not exist yet).
+    The columnar fast path when the batch has the shape it proves equal, else per event."""
+    parsed = fast.parse(event, prefix)
+    if parsed is not None:
+        entities = parsed.entities
+    else:
+        batch = decode_lambda_event(event, prefix)
+        entities = {e.entity for e in batch.events}
+        entities |= {"order_line"} if "order" in entities else set()
+    catalog = {n: known_extras(n) for n in sorted(entities) if n in ENTITIES}
+    extras = {n: x or () for n, x in catalog.items()}
+    if parsed is not None:
+        built, failures = fast.build(parsed, now, extras, quality.evaluate)
+    else:
+        built, failures = columns.build(batch.events, now, extras, quality.evaluate), batch.failures
+    return built, failures, catalog
+
+
 def project(event: Mapping[str, Any], store: LakeStore, prefix: str = "", now: datetime | None = None) -> dict[str, int]:
     """One batch -> S3 + Glue. Returns counts (rows written, quarantined)."""
     now = now or datetime.now(timezone.utc)
-    batch = decode_lambda_event(event, prefix)
+    built, failures, catalog = build(event, prefix, now, store.known_extras)
     name = batch_name(event)
-    entities = {e.entity for e in batch.events} | ({"order_line"} if any(e.entity == "order" for e in batch.events) else set())
-    catalog = {n: store.known_extras(n) for n in entities if n in ENTITIES}
-    built = columns.build(batch.events, now, {n: x or () for n, x in catalog.items()}, quality.evaluate)
     written = 0
     for ent_name, eb in built.batches.items():
         if catalog.get(ent_name) is None or eb.new_columns:
@@ -90,14 +113,14 @@ def project(event: Mapping[str, Any], store: LakeStore, prefix: str = "", now: d
             store.put(f"changes/{ent_name}/dt={dt}/{name}.parquet", table)
             written += table.num_rows
         store.add_partitions(eb.entity, eb.parts)
-    if built.quarantined or batch.failures:
-        qt = quarantine_table(built.quarantined, batch.failures, now)
+    if built.quarantined or failures:
+        qt = quarantine_table(built.quarantined, failures, now)
         for ent in sorted(set(qt.column("entity").to_pylist())):
             part = qt.filter(pa.compute.equal(qt.column("entity"), ent))
             store.put(f"quarantine/{ent}/dt={now:%Y-%m-%d}/{name}.parquet", part)
         log.warning("lake: %d rows quarantined, %d records undecodable (batch %s)",
-                    len(built.quarantined), len(batch.failures), name)
-    return {"written": written, "quarantined": len(built.quarantined) + len(batch.failures)}
+                    len(built.quarantined), len(failures), name)
+    return {"written": written, "quarantined": len(built.quarantined) + len(failures)}
 
 
 def handle(event: Mapping[str, Any], context: Any, settings: Any = None, store: LakeStore | None = None) -> dict[str, Any]:
@@ -105,9 +128,10 @@ def handle(event: Mapping[str, Any], context: Any, settings: Any = None, store: 
         from cqrs.settings import Settings
         settings = Settings.from_env()
     store = store or _store(settings)
-    try:
-        project(event, store, settings.table_prefix)
-    except Exception:  # S3/Glue trouble: transient as far as we can tell; retry the batch
+    try:  # S3/Glue down or throttling: waited out within the invocation (back-pressure, same object keys)
+        retry.call(lambda: project(event, store, settings.table_prefix), retry.wait_budget(context, settings),
+                   what="lake S3/Glue")
+    except Exception:  # still failing, or not transient: the mapping retries the batch (same object keys)
         log.exception("lake: batch failed, Lambda will retry it (same object keys)")
         records = event.get("Records") or []
         first = records[0] if records and isinstance(records[0], Mapping) else {}

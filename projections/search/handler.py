@@ -2,7 +2,9 @@
 
 decode -> build (pure) -> keep each document's highest version -> bulk write (item results
 checked) -> terminal failures to S3 (`search/` prefix) with payload and reason -> every failed
-record's sequence number in `batchItemFailures`. Nothing is dropped: a record is either written,
+record's sequence number in `batchItemFailures`. An unreachable or busy OpenSearch is waited for
+(projections.retry: backoff within the invocation's remaining time) before any record is given
+back to the mapping: back-pressure, not parking. Nothing is dropped: a record is either written,
 superseded by a higher version of the same aggregate in the same batch (its effect is contained in
 that write), skipped by design (`mappings.SKIPPED_ENTITIES`), or reported.
 """
@@ -15,6 +17,7 @@ from typing import Any
 
 from cqrs.settings import Settings
 from ingestion.change_event import ChangeEvent, decode_lambda_event
+from projections import retry
 from projections.failures import raw_records, send_to_failures
 from projections.search.documents import BuildError, IndexAction, to_index_action
 from projections.search.writer import BulkWriter
@@ -29,7 +32,7 @@ _lock = threading.Lock()
 def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
     search, s3 = _clients_for(settings)
-    return process(event, search=search, s3=s3, settings=settings)
+    return process(event, search=search, s3=s3, settings=settings, wait_s=retry.wait_budget(context, settings))
 
 
 def _clients_for(settings: Settings) -> tuple[Any, Any]:
@@ -45,8 +48,12 @@ def _clients_for(settings: Settings) -> tuple[Any, Any]:
 
 
 def process(event: Mapping[str, Any], *, search: Any, s3: Any, settings: Settings,
-            writer: BulkWriter | None = None) -> dict[str, Any]:
+            writer: BulkWriter | None = None, wait_s: float | None = None) -> dict[str, Any]:
+    """wait_s: how long to wait for OpenSearch to come back (default: Settings.store_wait_s or
+    retry.DEFAULT_WAIT_S, as when there is no Lambda context)."""
     writer = writer or BulkWriter(search)
+    if wait_s is None:
+        wait_s = retry.wait_budget(None, settings)
     raw = raw_records(event)
     batch = decode_lambda_event(event, prefix=settings.table_prefix)
     failed: dict[str, dict[str, Any]] = {}  # item identifier -> failure report (ordered)
@@ -69,7 +76,7 @@ def process(event: Mapping[str, Any], *, search: Any, s3: Any, settings: Setting
             best[action.key] = (action, ev)
 
     by_key = {k: ev for k, (_, ev) in best.items()}
-    outcome = writer.write([a for a, _ in best.values()])
+    outcome = writer.write([a for a, _ in best.values()], budget_s=wait_s)
     for item in outcome.failed:
         ev = by_key[item.action.key]
         failed[ev.item_identifier] = {"reason": item.reason, "status": item.status, "event": ev,

@@ -3,7 +3,9 @@
   2xx                   written
   409 version conflict  success: the index already holds this or a higher version (a duplicate or
                         a reordered stale change), which is exactly the state we want
-  429, 5xx              transient: that item alone is retried with exponential backoff
+  429, 5xx, no alias    transient (projections.retry): that item alone is retried with backoff and
+                        jitter for as long as the caller's budget lasts (back-pressure), then reported
+                        retryable so the event source mapping delivers it again
   other 4xx             terminal (strict-mapping rejection, unparsable value...): retrying cannot help
 
 Callers pass at most one action per document id (the projector keeps each id's highest version),
@@ -19,6 +21,7 @@ from typing import Any
 from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import TransportError
 
+from projections import retry as retry_mod
 from projections.search.documents import IndexAction
 
 
@@ -37,10 +40,6 @@ class WriteOutcome:
     attempts: int = 0
 
 
-def _retryable(status: int) -> bool:
-    return status == 429 or status >= 500
-
-
 def bulk_body(actions: list[IndexAction]) -> list[dict[str, Any]]:
     body: list[dict[str, Any]] = []
     for a in actions:
@@ -52,59 +51,69 @@ def bulk_body(actions: list[IndexAction]) -> list[dict[str, Any]]:
 
 
 class BulkWriter:
-    def __init__(self, client: Any, max_attempts: int = 5, base_delay: float = 0.1,
-                 sleep: Callable[[float], None] = time.sleep, refresh: bool | str = False):
+    def __init__(self, client: Any, max_attempts: int | None = None, base_delay: float = 0.1,
+                 sleep: Callable[[float], None] = time.sleep, refresh: bool | str = False,
+                 budget_s: float = retry_mod.DEFAULT_WAIT_S):
+        # budget_s: how long transient items are retried in one `write` (the handler passes the
+        # invocation's remaining time); max_attempts: an optional cap on bulk calls besides it.
         self.client = client
         self.max_attempts = max_attempts
         self.base_delay = base_delay
         self.sleep = sleep
         self.refresh = refresh
+        self.budget_s = budget_s
 
-    def write(self, actions: list[IndexAction]) -> WriteOutcome:
+    def write(self, actions: list[IndexAction], budget_s: float | None = None) -> WriteOutcome:
         ids = [a.key for a in actions]
         if len(ids) != len(set(ids)):
             raise ValueError("one action per document per bulk call (keep each id's highest version)")
         out = WriteOutcome()
-        pending = list(actions)
         last: dict[tuple[str, str], ItemFailure] = {}
-        while pending and out.attempts < self.max_attempts:
-            if out.attempts:
-                self.sleep(self.base_delay * 2 ** (out.attempts - 1))
+
+        def attempt(pending: list[IndexAction]) -> list[IndexAction]:
             out.attempts += 1
             retry: list[IndexAction] = []
-            for action, status, reason in self._send(pending):
+            for action, status, reason, err_type in self._send(pending):
                 if 200 <= status < 300 or status == 409:
                     out.written.append(action)
-                elif _retryable(status):
+                elif retry_mod.transient_status(status, err_type):
                     retry.append(action)
                     last[action.key] = ItemFailure(action, status, reason, True)
                 else:
                     out.failed.append(ItemFailure(action, status, reason, False))
-            pending = retry
-        for action in pending:  # still transient after every attempt: the caller reports them
+            pending[:] = retry
+            return pending
+
+        pending = list(actions)
+        if pending:
+            retry_mod.until(lambda: attempt(pending), lambda p: not p,
+                            self.budget_s if budget_s is None else budget_s, what="search bulk",
+                            base_s=self.base_delay, max_attempts=self.max_attempts, sleep=self.sleep)
+        for action in pending:  # still transient when the budget ran out: the caller reports them
             f = last[action.key]
             out.failed.append(ItemFailure(action, f.status,
                                           f"{f.reason} (still failing after {out.attempts} attempts)", True))
         return out
 
-    def _send(self, actions: list[IndexAction]) -> list[tuple[IndexAction, int, str]]:
+    def _send(self, actions: list[IndexAction]) -> list[tuple[IndexAction, int, str, str]]:
         try:
             resp = self.client.bulk(body=bulk_body(actions), refresh=self.refresh)
         except OSConnectionError as e:  # includes timeouts: nothing known written, all retryable
-            return [(a, 503, f"connection failed: {e}") for a in actions]
+            return [(a, 503, f"connection failed: {e}", "") for a in actions]
         except TransportError as e:
             status = e.status_code if isinstance(e.status_code, int) else 503
-            return [(a, status, f"bulk request failed: {e.error}") for a in actions]
+            return [(a, status, f"bulk request failed: {e.error}", str(e.error)) for a in actions]
         items = resp.get("items") or []
         if len(items) != len(actions):  # never guess which item a result belongs to
-            return [(a, 502, f"bulk answered {len(items)} items for {len(actions)}") for a in actions]
+            return [(a, 502, f"bulk answered {len(items)} items for {len(actions)}", "") for a in actions]
         results = []
         for action, item in zip(actions, items):
             (res,) = item.values()
             status = int(res.get("status", 500))
             err = res.get("error")
-            reason = ""
+            reason, err_type = "", ""
             if err:
-                reason = f"{err.get('type', 'error')}: {err.get('reason', '')}" if isinstance(err, dict) else str(err)
-            results.append((action, status, reason))
+                err_type = str(err.get("type", "error")) if isinstance(err, dict) else ""
+                reason = f"{err_type}: {err.get('reason', '')}" if isinstance(err, dict) else str(err)
+            results.append((action, status, reason, err_type))
         return results

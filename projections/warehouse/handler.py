@@ -5,7 +5,10 @@ key) -> one transaction per micro-batch: stage, dedupe, version-guarded MERGE pe
 the warehouse refuses is isolated by bisection; it and every undecodable record go to
 s3://<failures_bucket>/warehouse/... with payload and reason, and into `batchItemFailures` (as the
 search projector does: the mapping retries, then its on-failure destination keeps the batch).
-A transient warehouse error puts every change not yet applied into `batchItemFailures`.
+A transient warehouse error (unreachable, aborted) is waited out: the changes not yet applied are
+loaded again with backoff while the invocation has time (projections.retry; the MERGEs are
+version-guarded, so applying a change twice is harmless); only what is still not applied then goes
+into `batchItemFailures`, and the mapping delivers it again: back-pressure, not parking.
 """
 from __future__ import annotations
 
@@ -15,9 +18,10 @@ from typing import Any
 
 from cqrs.settings import Settings
 from ingestion.change_event import decode_lambda_event
+from projections import retry
 from projections.failures import raw_records, send_to_failures
 from projections.warehouse.adapters import Warehouse, from_settings
-from projections.warehouse.projector import project
+from projections.warehouse.projector import Outcome, project
 
 log = logging.getLogger(__name__)
 FAILURE_PREFIX = "warehouse/"
@@ -30,25 +34,39 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     if "warehouse" not in _clients:  # reused across warm invocations; created on first use, not import
         _clients["warehouse"] = from_settings(settings)
         _clients["s3"] = settings.boto3_client("s3")
-    return process(event, warehouse=_clients["warehouse"], s3=_clients["s3"], settings=settings)
+    return process(event, warehouse=_clients["warehouse"], s3=_clients["s3"], settings=settings,
+                   wait_s=retry.wait_budget(context, settings))
 
 
-def process(event: Mapping[str, Any], *, warehouse: Warehouse, s3: Any, settings: Settings) -> dict[str, Any]:
+def process(event: Mapping[str, Any], *, warehouse: Warehouse, s3: Any, settings: Settings,
+            wait_s: float | None = None) -> dict[str, Any]:
     raw = raw_records(event)
     decoded = decode_lambda_event(event, prefix=settings.table_prefix)
     failed: dict[str, dict[str, Any]] = {}
     for f in decoded.failures:
         failed[f.item_identifier] = {"reason": f"undecodable record: {f.reason}", "record": f.record}
 
-    out = project(warehouse, decoded.events, settings.warehouse_batch_size, settings.warehouse_batch_interval_s)
+    out = Outcome(retry=list(decoded.events))
+
+    def attempt() -> Outcome:  # load what is not applied yet; the totals add up across attempts
+        step = project(warehouse, out.retry, settings.warehouse_batch_size, settings.warehouse_batch_interval_s)
+        out.applied += step.applied
+        out.loads += step.loads
+        out.failed += step.failed
+        out.retry, out.retry_reason = step.retry, step.retry_reason
+        return out
+
+    if out.retry:
+        retry.until(attempt, lambda o: not o.retry, retry.wait_budget(None, settings) if wait_s is None else wait_s,
+                    what="warehouse load", reason=lambda o: o.retry_reason)
     for ch, reason in out.failed:
         failed[ch.item_identifier] = {"reason": reason, "event": ch}
     for ident, info in failed.items():
         send_to_failures(s3, settings.failures_bucket, FAILURE_PREFIX, "warehouse-projector", ident, raw.get(ident, info.get("record")), info)
-    retry = {ch.item_identifier for ch in out.retry}
-    if retry:
-        log.warning("warehouse projector: %d changes to retry: %s", len(retry), out.retry_reason)
+    again = {ch.item_identifier for ch in out.retry}
+    if again:
+        log.warning("warehouse projector: %d changes to retry: %s", len(again), out.retry_reason)
     log.info("warehouse projector: %d records, %d applied in %d loads, %d failed, %d to retry",
-             len(raw) or len(decoded.events), out.applied, out.loads, len(failed), len(retry))
-    idents = list(failed) + sorted(retry - set(failed))
+             len(raw) or len(decoded.events), out.applied, out.loads, len(failed), len(again))
+    idents = list(failed) + sorted(again - set(failed))
     return {"batchItemFailures": [{"itemIdentifier": i} for i in idents]}
