@@ -258,6 +258,15 @@ def _build_entity(out: Built, ent: Entity, evs: Sequence[ChangeEvent], images: l
         arrays.append(build_column(col, values, bad))
     names = [m[0] for m in META] + [c.name for c in columns]
     table = pa.Table.from_arrays(arrays, names=names)
+    return finish_entity(out, ent, columns, new_cols, table, bad, evs, checks)
+
+
+def finish_entity(out: Built, ent: Entity, columns: Sequence[Column], new_cols: Sequence[Column], table: pa.Table,
+                  bad: dict[int, tuple[str, str, str]], evs: Sequence[ChangeEvent],
+                  checks: Callable[..., dict[int, tuple[str, str, str]]] | None) -> set[int]:
+    """Run the quality suite on a built table, quarantine the failing rows, split the rest by day
+    into `out`. Shared by the per-event builder here and the columnar one (`fast.py`)."""
+    n = table.num_rows
     if checks is not None:
         for i, why in checks(ent, table, evs).items():
             bad.setdefault(i, why)
@@ -266,8 +275,9 @@ def _build_entity(out: Built, ent: Entity, evs: Sequence[ChangeEvent], images: l
         keep = [i not in bad for i in range(n)]
         table = table.filter(pa.array(keep))
     # new columns that only bad rows carried are not added to the catalog
-    new_cols = [c for c in new_cols if table.num_rows and table.column(c.name).null_count < table.num_rows]
-    live = {c.name for c in (*ent.columns, *extras, *new_cols)}
+    kept = [c for c in new_cols if table.num_rows and table.column(c.name).null_count < table.num_rows]
+    live = {c.name for c in columns if c not in new_cols} | {c.name for c in kept}
+    new_cols = kept
     table = table.select([m[0] for m in META] + [c.name for c in columns if c.name in live])
     batch = EntityBatch(ent, tuple(c for c in columns if c.name in live), tuple(new_cols))
     if table.num_rows:

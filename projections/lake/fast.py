@@ -1,0 +1,453 @@
+"""The lake's columnar fast path: a Kinesis Lambda event -> the same `columns.Built` as the per-event
+path, without a Python object per record or per attribute.
+
+Why (BENCHMARKS.md, issue 10): decoding DynamoDB JSON into Decimal dicts record by record costs ~80%
+of the per-event path. Here the payloads are base64-decoded, joined as NDJSON and parsed once by
+`pyarrow.json` against the DynamoDB-JSON shape of every attribute the lake knows (`Amount` is
+`{"N": string}`, ...); numbers stay strings until Arrow casts them to `decimal128(38, s)`, which is
+exact and refuses lost digits. Everything else in C (pyarrow.compute).
+
+The fast path only takes what it can prove equal to the per-event path; the rest falls back:
+  * the whole batch (`parse` returns None) when an envelope is not what Kinesis Data Streams for
+    DynamoDB writes: not base64 JSON, unknown table or eventName, no NewImage/Version, ...: the
+    per-event path then names each bad record with its reason;
+  * one entity (its rows go through `decode_lambda_event` + `columns.build`) when any of its rows
+    carries an attribute it has no column for (schema evolution), a type tag other than the
+    expected one (`{"NULL": true}`, a string amount), a value Arrow refuses (quarantine with a
+    reason), a JSON column other than order `Lines`, or an extra column from the catalog of kind
+    json. Carts (`CartItems` is keyed by SKU) always take that path.
+Tested for equality with the per-event path in tests/unit/test_lake_fast.py. Pure: no I/O.
+"""
+from __future__ import annotations
+
+import binascii
+import io
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+
+from cqrs.resources import TABLES_BY_NAME
+from ingestion.change_event import (
+    OPERATIONS,
+    TTL_PRINCIPAL,
+    ChangeEvent,
+    DecodeFailure,
+    decode_lambda_event,
+    from_kinesis_record,
+)
+from projections.lake import columns
+from projections.lake.schema import ENTITIES, META, UTC_TS, Column, Entity
+
+ENTITY_NAMES: tuple[str, ...] = tuple(ENTITIES)
+_CODE = {n: i for i, n in enumerate(ENTITY_NAMES)}
+_TAG = {"string": "S", "timestamp": "S", "decimal": "N", "bigint": "N", "bool": "BOOL"}
+_LINE_FIELDS = ("LineAmount", "Qty", "Sku", "UnitPrice")  # sorted: the order to_json writes them in
+_LINES_TYPE = pa.struct([("L", pa.list_(pa.struct([("M", pa.struct(
+    [(f, pa.struct([("S" if f == "Sku" else "N", pa.string())])) for f in _LINE_FIELDS]))])))])
+# Numbers copied verbatim into the `lines` JSON must be what str(Decimal(n)) prints (no exponent,
+# no leading zeros, not 0.0000001 which prints as 1E-7).
+_CANONICAL = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$"
+_SCIENTIFIC_SMALL = r"^-?0\.000000"
+_JSON_UNSAFE = r'["\\\x00-\x1f]'
+
+
+def _leaf(tag: str) -> pa.DataType:
+    return pa.struct([(tag, pa.bool_() if tag == "BOOL" else pa.string())])
+
+
+def _image_type() -> pa.StructType:
+    """Every attribute any entity has a column for, with its DynamoDB type tag (one tag per name)."""
+    fields: dict[str, pa.DataType] = {"Version": _leaf("N"), "TranID": _leaf("S")}
+    for ent in ENTITIES.values():
+        if ent.name == "order_line":
+            continue  # derived from order Lines, not an item
+        for c in ent.columns:
+            t = _LINES_TYPE if c.attr == "Lines" else _leaf(_TAG[c.kind]) if c.kind in _TAG else None
+            if t is None or c.attr in columns.DERIVED:
+                continue  # other JSON columns (CartItems) and derived ones: the per-event path
+            if fields.setdefault(c.attr, t) != t:
+                raise TypeError(f"attribute {c.attr} has two DynamoDB types across entities")
+    return pa.struct(list(fields.items()))
+
+
+IMAGE = _image_type()
+_TIMESTAMP_ATTRS = frozenset(c.attr for e in ENTITIES.values() for c in e.columns if c.kind == "timestamp")
+KEYS = pa.struct(sorted({(k, _leaf(kt)) for t in TABLES_BY_NAME.values()
+                         for k, kt in (t.hash_key, *((t.range_key,) if t.range_key else ()))}))
+_READ = pajson.ReadOptions(use_threads=False, block_size=1 << 30)  # one block: measured per core
+# No explicit schema: with one, every row builds every attribute of every table (nulls included) and
+# parsing ran at ~110k records/s; inferred, only what the batch holds is built (~160k/s). The
+# inferred shape is then checked against IMAGE/KEYS, attribute by attribute (`_conforms`).
+
+
+def _child(arr: pa.Array | None, name: str) -> pa.Array | None:
+    """A struct child by name, or None when the batch never had it (inferred schemas omit it)."""
+    if arr is None or not pa.types.is_struct(arr.type) or arr.type.get_field_index(name) < 0:
+        return None
+    return arr.field(name)
+
+
+def _conforms(actual: pa.DataType, expected: pa.DataType, timestamp_ok: bool = False) -> bool:
+    """The inferred type holds nothing beyond the expected one (children in any order, some absent).
+    `timestamp_ok`: a timestamp attribute's string may have been inferred as a timestamp (pyarrow does
+    that for ISO-8601 text without fractions); its cast to timestamp[us, UTC] is the same instant."""
+    if pa.types.is_null(actual):
+        return True
+    if timestamp_ok and pa.types.is_timestamp(actual) and actual.tz is None and pa.types.is_string(expected):
+        return True
+    if pa.types.is_struct(expected):
+        if not pa.types.is_struct(actual):
+            return False
+        return all(expected.get_field_index(f.name) >= 0
+                   and _conforms(f.type, expected.field(f.name).type, timestamp_ok) for f in actual)
+    if pa.types.is_list(expected):
+        return pa.types.is_list(actual) and _conforms(actual.value_type, expected.value_type)
+    return actual == expected
+
+
+@dataclass
+class Parsed:
+    """One batch parsed columnar: rows in record order, and which entity each row is."""
+
+    records: list[Any]
+    prefix: str
+    op: pa.Array
+    version: pa.Array  # int64; a removal is the removed Version + 1
+    millis: pa.Array  # ApproximateCreationDateTime (ms)
+    ttl: pa.Array  # a REMOVE by DynamoDB's TTL service principal
+    sequence: pa.Array  # kinesis.sequenceNumber per row
+    new: pa.StructArray | None
+    old: pa.StructArray | None
+    new_valid: pa.Array  # row has a NewImage (else its OldImage is the state)
+    entity: np.ndarray  # int8 codes into ENTITY_NAMES
+
+    @property
+    def entities(self) -> set[str]:
+        names = {ENTITY_NAMES[c] for c in np.unique(self.entity)}
+        return names | ({"order_line"} if "order" in names else set())
+
+
+def _all(mask: pa.Array) -> bool:
+    return bool(pc.all(pc.fill_null(mask, False)).as_py())
+
+
+def parse(event: Mapping[str, Any], prefix: str = "") -> Parsed | None:
+    """The batch as Arrow arrays, or None when any envelope needs the per-event path."""
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if not isinstance(records, list) or not records:
+        return None
+    try:
+        datas = [r["kinesis"]["data"] for r in records]
+        seqs = [r["kinesis"]["sequenceNumber"] for r in records]
+        body = b"\n".join([binascii.a2b_base64(d, strict_mode=True) for d in datas])
+        table = pajson.read_json(io.BytesIO(body), read_options=_READ)
+        sequence = pa.array(seqs, pa.string())
+        return _envelopes(records, table, sequence, prefix)
+    except (KeyError, TypeError, ValueError, binascii.Error, pa.ArrowException):
+        return None
+
+
+def _envelopes(records: list[Any], table: pa.Table, sequence: pa.Array, prefix: str) -> Parsed | None:
+    n = len(records)
+    if table.num_rows != n or sequence.null_count or not _all(pc.greater(pc.utf8_length(sequence), 0)):
+        return None
+    cols = {name: table.column(name).combine_chunks() for name in table.column_names}
+    ddb, op, tables = cols.get("dynamodb"), cols.get("eventName"), cols.get("tableName")
+    if ddb is None or op is None or tables is None or ddb.null_count or tables.null_count:
+        return None
+    if not pa.types.is_string(op.type) or not pa.types.is_string(tables.type) or not _all(pc.is_in(op, pa.array(OPERATIONS))):
+        return None
+    new, old = _child(ddb, "NewImage"), _child(ddb, "OldImage")
+    for img in (new, old):
+        if img is not None and not _conforms_shape(img):
+            return None  # not an object of DynamoDB attribute values
+    new_valid = pc.is_valid(new) if new is not None else pa.repeat(pa.scalar(False), n)
+    is_remove = pc.equal(op, "REMOVE")
+    if not _all(pc.or_(new_valid, is_remove)):
+        return None  # INSERT/MODIFY without NewImage
+    vn, vo = _child(_child(new, "Version"), "N"), _child(_child(old, "Version"), "N")
+    vn = vn if vn is not None else pa.nulls(n, pa.string())
+    vo = vo if vo is not None else pa.nulls(n, pa.string())
+    if not (pa.types.is_string(vn.type) and pa.types.is_string(vo.type)):
+        return None
+    vsrc = pc.if_else(new_valid, vn, vo)
+    if vsrc.null_count or not _all(pc.match_substring_regex(vsrc, r"^[0-9]{1,18}$")):
+        return None  # the per-event path names a missing or non-integer Version
+    version = pc.add(pc.cast(vsrc, pa.int64()), pc.cast(is_remove, pa.int64()))
+    millis = _child(ddb, "ApproximateCreationDateTime")
+    if millis is None or millis.null_count or not pa.types.is_int64(millis.type):
+        return None
+    keys = _child(ddb, "Keys")
+    if keys is None or keys.null_count or not _conforms(keys.type, KEYS) or not keys.type.num_fields:
+        return None
+    has_key = pc.is_valid(keys.field(0))
+    for k in range(1, keys.type.num_fields):
+        has_key = pc.or_(has_key, pc.is_valid(keys.field(k)))
+    if not _all(has_key):
+        return None  # "record has no Keys"
+    principal = _child(cols.get("userIdentity"), "principalId")
+    ttl = (pc.and_(is_remove, pc.fill_null(pc.equal(principal, TTL_PRINCIPAL), False))
+           if principal is not None and pa.types.is_string(principal.type) else pa.repeat(pa.scalar(False), n))
+    entity = _entities(tables, keys, prefix)
+    if entity is None:
+        return None
+    return Parsed(records, prefix, op, version, millis, ttl, sequence, new, old, new_valid, entity)
+
+
+def _conforms_shape(img: pa.Array) -> bool:
+    """Every attribute is an object of type tags (what decode_image needs before it looks inside)."""
+    return pa.types.is_struct(img.type) and all(pa.types.is_struct(f.type) or pa.types.is_null(f.type) for f in img.type)
+
+
+def _entities(tables: pa.Array, keys: pa.StructArray, prefix: str) -> np.ndarray | None:
+    uniq = pc.unique(tables).to_pylist()
+    bare = [t[len(prefix):] if prefix and t.startswith(prefix) else t for t in uniq]
+    codes = []
+    for t in bare:
+        decl = TABLES_BY_NAME.get(t)
+        if decl is None:
+            return None
+        codes.append(_CODE[decl.entity])
+    entity = np.asarray(pa.array(codes, pa.int8()).take(pc.index_in(tables, pa.array(uniq))))
+    if "ProductCatalog" in bare:  # a ProductCatalog row that is not the product (TranID "0") is a movement
+        tran = _child(_child(keys, "TranID"), "S")
+        moved = (np.asarray(pc.fill_null(pc.not_equal(tran, "0"), True)) if tran is not None
+                 else np.ones(len(entity), dtype=bool))
+        entity = np.where((entity == _CODE["product"]) & moved, _CODE["inventory_movement"], entity).astype(np.int8)
+    return entity
+
+
+# --- which entities the fast path cannot take --------------------------------------------------
+def _odd_rows(img: pa.StructArray | None, entity: np.ndarray, expected: pa.StructType,
+             allowed: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Rows whose image has an attribute or type tag outside IMAGE, or an attribute their entity
+    has no column for: their entity goes the per-event way."""
+    odd = np.zeros(len(entity), dtype=bool)
+    if img is None:
+        return odd
+    for f in img.type:
+        present = np.asarray(pc.fill_null(pc.is_valid(img.field(f.name)), False), dtype=bool)
+        if not present.any():
+            continue
+        i = expected.get_field_index(f.name)
+        if i < 0 or not _conforms(f.type, expected.field(i).type, f.name in _TIMESTAMP_ATTRS):
+            odd |= present
+            continue
+        odd |= present & ~np.isin(entity, allowed[f.name])
+    return odd
+
+
+def _allowed_by_attr() -> dict[str, np.ndarray]:
+    out: dict[str, set[int]] = {}
+    for ent in ENTITIES.values():
+        for a in (*(c.attr for c in ent.columns), *columns.IGNORED.get(ent.name, columns._ALWAYS_IGNORED)):
+            out.setdefault(a, set()).add(_CODE[ent.name])
+    out.setdefault("TranID", set()).add(_CODE["product"])
+    return {a: np.array(sorted(c), dtype=np.int8) for a, c in out.items()}
+
+
+_ALLOWED_BY_ATTR = _allowed_by_attr()
+
+
+def slow_entities(parsed: Parsed, known_extras: Mapping[str, Sequence[Column]]) -> set[str]:
+    slow = {"cart"}  # CartItems: keyed by SKU, no fixed shape
+    fields = {f.name: f.type for f in IMAGE}
+    allowed = {a: set(c.tolist()) for a, c in _ALLOWED_BY_ATTR.items()}
+    for name, extras in known_extras.items():  # columns schema evolution added earlier
+        for c in extras:
+            t = _leaf(_TAG[c.kind]) if c.kind in _TAG else None
+            if name == "order_line" or t is None or c.attr in columns.DERIVED or fields.setdefault(c.attr, t) != t:
+                slow.add("order" if name == "order_line" else name)
+            else:
+                allowed.setdefault(c.attr, set()).add(_CODE[name])
+    expected = pa.struct(list(fields.items()))
+    codes = {a: np.array(sorted(c), dtype=np.int8) for a, c in allowed.items()}
+    odd = _odd_rows(parsed.new, parsed.entity, expected, codes) | _odd_rows(parsed.old, parsed.entity, expected, codes)
+    slow |= {ENTITY_NAMES[c] for c in np.unique(parsed.entity[odd])}
+    if "order" in slow:
+        slow.add("order_line")
+    return slow
+
+
+# --- building ----------------------------------------------------------------------------------
+class _LazyEvents(Sequence[ChangeEvent]):
+    """ChangeEvents decoded only for the rows that need one (quarantine, version clashes)."""
+
+    def __init__(self, records: list[Any], rows: np.ndarray, prefix: str):
+        self.records, self.rows, self.prefix = records, rows, prefix
+        self.cache: dict[int, ChangeEvent] = {}
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        r = int(self.rows[i])
+        if r not in self.cache:
+            self.cache[r] = from_kinesis_record(self.records[r], self.prefix)
+        return self.cache[r]
+
+
+def _image_field(parsed: Parsed, idx: pa.Array, attr: str, tag: str) -> pa.Array | None:
+    """The projected image's `attr` (its `tag` child) for the rows `idx`: NewImage, or OldImage for a removal."""
+    vals = []
+    for img in (parsed.new, parsed.old):
+        v = _child(_child(img, attr), tag)
+        vals.append(None if v is None or pa.types.is_null(v.type) else v.take(idx))
+    n, o = vals
+    if n is None and o is None:
+        return None
+    if n is None or o is None:
+        t = (n if n is not None else o).type
+        n = n if n is not None else pa.nulls(len(idx), t)
+        o = o if o is not None else pa.nulls(len(idx), t)
+    return pc.if_else(parsed.new_valid.take(idx), n, o)
+
+
+def _column(col: Column, leaf: pa.Array | None, n: int) -> pa.Array:
+    """Raises pa.ArrowException when Arrow refuses a value: the entity then goes the per-event way."""
+    t = col.arrow_type
+    if leaf is None:
+        return pa.nulls(n, t)
+    if col.kind in ("string", "json", "bool"):  # json: order Lines, already rendered as text
+        return leaf if leaf.type == t else pc.cast(leaf, t)
+    return pc.cast(leaf, t)  # decimal128(38, s) / int64 from the N string, timestamp from ISO-8601
+
+
+def _lines_json(lst: pa.ListArray) -> pa.Array | None:
+    """Order `Lines` (list of {Sku, Qty, UnitPrice, LineAmount}) as the JSON text to_json writes
+    (sorted keys, numbers as their exact strings), or None when some line needs the per-event path."""
+    items = pc.list_flatten(lst)
+    m = _child(items, "M")
+    if m is None or items.null_count or m.null_count:
+        return None
+    parts = []
+    for f in _LINE_FIELDS:
+        v = _child(_child(m, f), "S" if f == "Sku" else "N")
+        if v is None or not pa.types.is_string(v.type) or v.null_count:
+            return None
+        bad = (pc.match_substring_regex(v, _JSON_UNSAFE) if f == "Sku" else
+               pc.or_(pc.invert(pc.match_substring_regex(v, _CANONICAL)), pc.match_substring_regex(v, _SCIENTIFIC_SMALL)))
+        if pc.any(bad).as_py():
+            return None
+        parts.append(v)
+    one = pc.binary_join_element_wise('{"LineAmount":"', parts[0], '","Qty":"', parts[1], '","Sku":"', parts[2],
+                                      '","UnitPrice":"', parts[3], '"}', "")
+    offsets = pc.subtract(lst.offsets, lst.offsets[0])
+    joined = pc.binary_join(pa.ListArray.from_arrays(offsets, one), ",")
+    text = pc.binary_join_element_wise("[", joined, "]", "")
+    return pc.if_else(pc.is_valid(lst), text, pa.nulls(len(lst), pa.string()))
+
+
+def _meta(parsed: Parsed, idx: pa.Array, ingested_at: datetime) -> list[pa.Array]:
+    event_time = pc.multiply(parsed.millis.take(idx), 1000).cast(pa.timestamp("us")).cast(UTC_TS)
+    return [parsed.op.take(idx), parsed.version.take(idx), event_time, parsed.sequence.take(idx),
+            parsed.ttl.take(idx), pa.repeat(pa.scalar(ingested_at, UTC_TS), len(idx))]
+
+
+def build(parsed: Parsed, ingested_at: datetime, known_extras: Mapping[str, Sequence[Column]],
+          checks: Callable[..., dict[int, tuple[str, str, str]]] | None = None,
+          ) -> tuple[columns.Built, list[DecodeFailure]]:
+    """The batch's entity tables (fast where provably equal, per-event for the rest) and the records
+    the per-event path found undecodable."""
+    out = columns.Built()
+    slow = slow_entities(parsed, known_extras)
+    for code in dict.fromkeys(parsed.entity.tolist()):  # entities in order of first appearance
+        name = ENTITY_NAMES[code]
+        if name in slow:
+            continue
+        try:
+            built = _fast_entity(parsed, ENTITIES[name], np.flatnonzero(parsed.entity == code), ingested_at,
+                                 known_extras, checks)
+        except (pa.ArrowException, KeyError, _NotFast):
+            slow |= {name, "order_line"} if name == "order" else {name}
+            continue
+        out.batches.update(built.batches)
+        out.quarantined.extend(built.quarantined)
+    slow_rows = [i for i, c in enumerate(parsed.entity.tolist()) if ENTITY_NAMES[c] in slow]
+    if not slow_rows:
+        return out, []
+    batch = decode_lambda_event({"Records": [parsed.records[i] for i in slow_rows]}, parsed.prefix)
+    rest = columns.build(batch.events, ingested_at, dict(known_extras), checks)
+    out.batches.update(rest.batches)
+    out.quarantined.extend(rest.quarantined)
+    return out, batch.failures
+
+
+class _NotFast(Exception):
+    """This entity's rows need the per-event path (a shape the columnar builder does not prove equal)."""
+
+
+def _fast_entity(parsed: Parsed, ent: Entity, rows: np.ndarray, ingested_at: datetime,
+                 known_extras: Mapping[str, Sequence[Column]],
+                 checks: Callable[..., dict[int, tuple[str, str, str]]] | None) -> columns.Built:
+    out = columns.Built()
+    idx = pa.array(rows)
+    n = len(rows)
+    cols = (*ent.columns, *known_extras.get(ent.name, ()))
+    arrays = _meta(parsed, idx, ingested_at)
+    lines: pa.ListArray | None = None
+    for c in cols:
+        if c.attr == "Lines":
+            lines = _image_field(parsed, idx, "Lines", "L")
+            text = _lines_json(lines) if lines is not None else None
+            if lines is not None and text is None:
+                raise _NotFast("order lines")
+            arrays.append(_column(c, text, n))
+        elif c.kind in _TAG:
+            arrays.append(_column(c, _image_field(parsed, idx, c.attr, _TAG[c.kind]), n))
+        else:
+            raise _NotFast(f"column {c.name} of kind {c.kind}")
+    table = pa.Table.from_arrays(arrays, names=[m[0] for m in META] + [c.name for c in cols])
+    bad = columns.finish_entity(out, ent, cols, (), table, {}, _LazyEvents(parsed.records, rows, parsed.prefix), checks)
+    if ent.name == "order" and lines is not None:
+        _order_lines(out, parsed, rows, bad, table, lines, known_extras, checks)
+    return out
+
+
+def _order_lines(out: columns.Built, parsed: Parsed, rows: np.ndarray, bad: set[int], orders: pa.Table,
+                 lst: pa.ListArray, known_extras: Mapping[str, Sequence[Column]],
+                 checks: Callable[..., dict[int, tuple[str, str, str]]] | None) -> None:
+    """One row per line of the orders that passed, carrying the order's change metadata."""
+    ent = ENTITIES["order_line"]
+    if bad:  # a quarantined order keeps its lines with it
+        keep = np.ones(len(rows), dtype=bool)
+        keep[sorted(bad)] = False
+        lst = pc.if_else(pa.array(keep), lst, pa.nulls(len(lst), lst.type))
+    parent = np.asarray(pc.list_parent_indices(lst))
+    if not len(parent):
+        return
+    items = pc.list_flatten(lst).field("M")
+    line_no = _line_numbers(parent)
+    pidx = pa.array(parent)
+    arrays = [orders.column(m[0]).combine_chunks().take(pidx) for m in META]
+    cols = (*ent.columns, *known_extras.get("order_line", ()))
+    for c in cols:
+        if c.attr == "OrderId":
+            arrays.append(orders.column("order_id").combine_chunks().take(pidx))
+        elif c.attr == "CreatedAt":
+            arrays.append(orders.column("created_at").combine_chunks().take(pidx))
+        elif c.attr == "LineNo":
+            arrays.append(pa.array(line_no, pa.int64()))
+        elif c.attr in _LINE_FIELDS:
+            arrays.append(_column(c, items.field(c.attr).field("S" if c.attr == "Sku" else "N"), len(parent)))
+        else:
+            raise _NotFast(f"order_line column {c.name}")
+    table = pa.Table.from_arrays(arrays, names=[m[0] for m in META] + [c.name for c in cols])
+    columns.finish_entity(out, ent, cols, (), table, {}, _LazyEvents(parsed.records, rows[parent], parsed.prefix), checks)
+
+
+def _line_numbers(parent: np.ndarray) -> np.ndarray:
+    """1, 2, ... within each order: parent indices are sorted, so a line's number is its position
+    minus where its order's run of lines starts."""
+    pos = np.arange(len(parent), dtype=np.int64)
+    run_start = np.r_[True, parent[1:] != parent[:-1]]
+    first = np.maximum.accumulate(np.where(run_start, pos, 0))
+    return pos - first + 1
