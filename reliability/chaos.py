@@ -1,5 +1,8 @@
 """`cqrs chaos --minutes M`: load plus random kills and outages on the running local stack, then
-drain, redrive, replay and reconcile, with figures.
+drain, replay and reconcile, with figures. A store outage is absorbed by back-pressure (the
+projectors wait, projections.retry), so nothing should be parked: the report counts what the
+on-failure destinations hold after the drain (`parked`) and reconciles BEFORE any redrive; only
+when something was parked is it redriven (and reconciled again).
 
 Faults (one every `--every` seconds on average, chosen at random):
   * runner     kill -9 of the local Lambda runner, restarted at once (checkpoints make it resume);
@@ -33,9 +36,11 @@ class ChaosReport:
     load_runs: int = 0
     load_failures: list[str] = field(default_factory=list)
     changes: int = 0  # writes on the command side (sum of Version over live items)
+    parked: int = 0  # records in on-failure destinations / failure reports after the drain
     parked_redriven: int = 0
     still_failed: int = 0
     replayed_search: int = 0
+    drift_without_redrive: int = -1  # reconcile after drain (+ search replay), before redrive/repair
     drift_before_repair: int = 0
     drift_breakdown: dict[str, int] = field(default_factory=dict)  # "store/view/kind" -> keys, before repair
     drift: int = 0
@@ -48,13 +53,15 @@ class ChaosReport:
         for f in self.faults:
             kinds[f["component"]] = kinds.get(f["component"], 0) + 1
         return "\n".join([
-            (f"chaos: {self.minutes:g} min of load with faults, then drain + redrive + replay + reconcile "
+            (f"chaos: {self.minutes:g} min of load with faults, then drain + replay + reconcile "
              f"({self.seconds:.0f}s in all)"),
             f"  changes applied on the command side: {self.changes} ({self.load_runs} load runs)",
             f"  faults injected: {len(self.faults)} " + (str(kinds) if kinds else ""),
-            f"  parked records redriven: {self.parked_redriven}; still failing: {self.still_failed}",
+            (f"  records parked in on-failure destinations: {self.parked}; redriven: {self.parked_redriven}; "
+             f"still failing: {self.still_failed}"),
             f"  search rebuilt from the lake: {self.replayed_search} change(s)",
-            (f"  drift after drain + redrive + replay: {self.drift_before_repair} key(s); "
+            f"  drift after drain + replay, without redrive: {self.drift_without_redrive} key(s)",
+            (f"  drift before repair: {self.drift_before_repair} key(s); "
              f"after reconcile --repair: {self.drift}"),
             *(f"    {k}: {n}" for k, n in sorted(self.drift_breakdown.items())),
             f"  {'OK: every read model equals the command side' if self.reconcile_ok else 'DRIFT REMAINS'}",
@@ -112,6 +119,21 @@ def restart_on_same_port(stack: Any, component: str, timeout: float = 60.0) -> N
         admin.provision(Settings.from_env())
 
 
+def parked_records(settings: Settings) -> int:
+    """Records the on-failure destinations hold (runner invocation records and projector failure
+    reports in the failures bucket, not yet redriven)."""
+    import json
+
+    from reliability.replay import _failure_objects, _records_of
+
+    s3 = settings.boto3_client("s3")
+    n = 0
+    for key in _failure_objects(s3, settings.failures_bucket):
+        body = json.loads(s3.get_object(Bucket=settings.failures_bucket, Key=key)["Body"].read())
+        n += max(1, len(_records_of(body)[1]))
+    return n
+
+
 def run(settings: Settings, minutes: float, every_s: float = 20.0, down_s: float = 4.0, seed: int = 1,
         log: Callable[[str], None] = print) -> ChaosReport:
     from cqrs.stack import Stack
@@ -159,11 +181,15 @@ def run(settings: Settings, minutes: float, every_s: float = 20.0, down_s: float
     d = drain(settings.state_dir, timeout=300)
     if not d.ok:
         rep.errors["drain"] = "; ".join(f"{k}: {v}" for k, v in d.stuck.items())
-    red = redrive(settings, include_quarantine=False)
-    rep.parked_redriven, rep.still_failed = red.redriven, len(red.still_failed)
+    rep.parked = parked_records(settings)
     if search_lost:  # osmem restarted empty: rebuild search from the lake's change log
         rep.replayed_search = replay(settings, "search", quiet=True).applied
     first = reconcile(settings)
+    rep.drift_without_redrive = first["drift_count"]
+    if rep.parked:  # only what back-pressure could not absorb; then reconcile again
+        red = redrive(settings, include_quarantine=False)
+        rep.parked_redriven, rep.still_failed = red.redriven, len(red.still_failed)
+        first = reconcile(settings)
     rep.drift_before_repair = first["drift_count"]
     for d in first["drift"]:
         k = f"{d['store']}/{d['view']}/{d['kind']}"

@@ -1,5 +1,5 @@
 """`cqrs chaos --minutes M [--json]`: load plus random kills of runner, OpenSearch and PostgreSQL on the
-local stack, ending in drain + redrive + replay + reconcile (reliability.chaos)."""
+local stack, ending in drain + replay + reconcile, redrive only of what was parked (reliability.chaos)."""
 from __future__ import annotations
 
 import argparse
