@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pajson
@@ -125,11 +124,11 @@ class Parsed:
     new: pa.StructArray | None
     old: pa.StructArray | None
     new_valid: pa.Array  # row has a NewImage (else its OldImage is the state)
-    entity: np.ndarray  # int8 codes into ENTITY_NAMES
+    entity: pa.Array  # int8 codes into ENTITY_NAMES
 
     @property
     def entities(self) -> set[str]:
-        names = {ENTITY_NAMES[c] for c in np.unique(self.entity)}
+        names = {ENTITY_NAMES[c] for c in pc.unique(self.entity).to_pylist()}
         return names | ({"order_line"} if "order" in names else set())
 
 
@@ -205,7 +204,7 @@ def _conforms_shape(img: pa.Array) -> bool:
     return pa.types.is_struct(img.type) and all(pa.types.is_struct(f.type) or pa.types.is_null(f.type) for f in img.type)
 
 
-def _entities(tables: pa.Array, keys: pa.StructArray, prefix: str) -> np.ndarray | None:
+def _entities(tables: pa.Array, keys: pa.StructArray, prefix: str) -> pa.Array | None:
     uniq = pc.unique(tables).to_pylist()
     bare = [t[len(prefix):] if prefix and t.startswith(prefix) else t for t in uniq]
     codes = []
@@ -214,42 +213,42 @@ def _entities(tables: pa.Array, keys: pa.StructArray, prefix: str) -> np.ndarray
         if decl is None:
             return None
         codes.append(_CODE[decl.entity])
-    entity = np.asarray(pa.array(codes, pa.int8()).take(pc.index_in(tables, pa.array(uniq))))
+    entity = pa.array(codes, pa.int8()).take(pc.index_in(tables, pa.array(uniq)))
     if "ProductCatalog" in bare:  # a ProductCatalog row that is not the product (TranID "0") is a movement
         tran = _child(_child(keys, "TranID"), "S")
-        moved = (np.asarray(pc.fill_null(pc.not_equal(tran, "0"), True)) if tran is not None
-                 else np.ones(len(entity), dtype=bool))
-        entity = np.where((entity == _CODE["product"]) & moved, _CODE["inventory_movement"], entity).astype(np.int8)
+        moved = pc.fill_null(pc.not_equal(tran, "0"), True) if tran is not None else pa.scalar(True)
+        movement = pc.and_(pc.equal(entity, pa.scalar(_CODE["product"], pa.int8())), moved)
+        entity = pc.if_else(movement, pa.scalar(_CODE["inventory_movement"], pa.int8()), entity)
     return entity
 
 
 # --- which entities the fast path cannot take --------------------------------------------------
-def _odd_rows(img: pa.StructArray | None, entity: np.ndarray, expected: pa.StructType,
-             allowed: Mapping[str, np.ndarray]) -> np.ndarray:
+def _odd_rows(img: pa.StructArray | None, entity: pa.Array, expected: pa.StructType,
+             allowed: Mapping[str, pa.Array]) -> pa.Array:
     """Rows whose image has an attribute or type tag outside IMAGE, or an attribute their entity
     has no column for: their entity goes the per-event way."""
-    odd = np.zeros(len(entity), dtype=bool)
+    odd = pa.repeat(pa.scalar(False), len(entity))
     if img is None:
         return odd
     for f in img.type:
-        present = np.asarray(pc.fill_null(pc.is_valid(img.field(f.name)), False), dtype=bool)
-        if not present.any():
+        present = pc.fill_null(pc.is_valid(img.field(f.name)), False)
+        if not pc.any(present).as_py():
             continue
         i = expected.get_field_index(f.name)
         if i < 0 or not _conforms(f.type, expected.field(i).type, f.name in _TIMESTAMP_ATTRS):
-            odd |= present
+            odd = pc.or_(odd, present)
             continue
-        odd |= present & ~np.isin(entity, allowed[f.name])
+        odd = pc.or_(odd, pc.and_(present, pc.invert(pc.is_in(entity, value_set=allowed[f.name]))))
     return odd
 
 
-def _allowed_by_attr() -> dict[str, np.ndarray]:
+def _allowed_by_attr() -> dict[str, set[int]]:
     out: dict[str, set[int]] = {}
     for ent in ENTITIES.values():
         for a in (*(c.attr for c in ent.columns), *columns.IGNORED.get(ent.name, columns._ALWAYS_IGNORED)):
             out.setdefault(a, set()).add(_CODE[ent.name])
     out.setdefault("TranID", set()).add(_CODE["product"])
-    return {a: np.array(sorted(c), dtype=np.int8) for a, c in out.items()}
+    return out
 
 
 _ALLOWED_BY_ATTR = _allowed_by_attr()
@@ -258,7 +257,7 @@ _ALLOWED_BY_ATTR = _allowed_by_attr()
 def slow_entities(parsed: Parsed, known_extras: Mapping[str, Sequence[Column]]) -> set[str]:
     slow = {"cart"}  # CartItems: keyed by SKU, no fixed shape
     fields = {f.name: f.type for f in IMAGE}
-    allowed = {a: set(c.tolist()) for a, c in _ALLOWED_BY_ATTR.items()}
+    allowed = {a: set(c) for a, c in _ALLOWED_BY_ATTR.items()}
     for name, extras in known_extras.items():  # columns schema evolution added earlier
         for c in extras:
             t = _leaf(_TAG[c.kind]) if c.kind in _TAG else None
@@ -267,9 +266,10 @@ def slow_entities(parsed: Parsed, known_extras: Mapping[str, Sequence[Column]]) 
             else:
                 allowed.setdefault(c.attr, set()).add(_CODE[name])
     expected = pa.struct(list(fields.items()))
-    codes = {a: np.array(sorted(c), dtype=np.int8) for a, c in allowed.items()}
-    odd = _odd_rows(parsed.new, parsed.entity, expected, codes) | _odd_rows(parsed.old, parsed.entity, expected, codes)
-    slow |= {ENTITY_NAMES[c] for c in np.unique(parsed.entity[odd])}
+    codes = {a: pa.array(sorted(c), pa.int8()) for a, c in allowed.items()}
+    odd = pc.or_(_odd_rows(parsed.new, parsed.entity, expected, codes),
+                 _odd_rows(parsed.old, parsed.entity, expected, codes))
+    slow |= {ENTITY_NAMES[c] for c in pc.unique(parsed.entity.filter(odd)).to_pylist()}
     if "order" in slow:
         slow.add("order_line")
     return slow
@@ -279,7 +279,7 @@ def slow_entities(parsed: Parsed, known_extras: Mapping[str, Sequence[Column]]) 
 class _LazyEvents(Sequence[ChangeEvent]):
     """ChangeEvents decoded only for the rows that need one (quarantine, version clashes)."""
 
-    def __init__(self, records: list[Any], rows: np.ndarray, prefix: str):
+    def __init__(self, records: list[Any], rows: pa.Array, prefix: str):
         self.records, self.rows, self.prefix = records, rows, prefix
         self.cache: dict[int, ChangeEvent] = {}
 
@@ -289,7 +289,7 @@ class _LazyEvents(Sequence[ChangeEvent]):
     def __getitem__(self, i: Any) -> Any:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
-        r = int(self.rows[i])
+        r = self.rows[i].as_py()
         if r not in self.cache:
             self.cache[r] = from_kinesis_record(self.records[r], self.prefix)
         return self.cache[r]
@@ -359,19 +359,20 @@ def build(parsed: Parsed, ingested_at: datetime, known_extras: Mapping[str, Sequ
     the per-event path found undecodable."""
     out = columns.Built()
     slow = slow_entities(parsed, known_extras)
-    for code in dict.fromkeys(parsed.entity.tolist()):  # entities in order of first appearance
+    for code in pc.unique(parsed.entity).to_pylist():  # entities in order of first appearance
         name = ENTITY_NAMES[code]
         if name in slow:
             continue
         try:
-            built = _fast_entity(parsed, ENTITIES[name], np.flatnonzero(parsed.entity == code), ingested_at,
+            built = _fast_entity(parsed, ENTITIES[name], pc.indices_nonzero(pc.equal(parsed.entity, pa.scalar(code, pa.int8()))), ingested_at,
                                  known_extras, checks)
         except (pa.ArrowException, KeyError, _NotFast):
             slow |= {name, "order_line"} if name == "order" else {name}
             continue
         out.batches.update(built.batches)
         out.quarantined.extend(built.quarantined)
-    slow_rows = [i for i, c in enumerate(parsed.entity.tolist()) if ENTITY_NAMES[c] in slow]
+    slow_codes = pa.array([_CODE[n] for n in slow], pa.int8())
+    slow_rows = pc.indices_nonzero(pc.is_in(parsed.entity, value_set=slow_codes)).to_pylist()
     if not slow_rows:
         return out, []
     batch = decode_lambda_event({"Records": [parsed.records[i] for i in slow_rows]}, parsed.prefix)
@@ -385,7 +386,7 @@ class _NotFast(Exception):
     """This entity's rows need the per-event path (a shape the columnar builder does not prove equal)."""
 
 
-def _fast_entity(parsed: Parsed, ent: Entity, rows: np.ndarray, ingested_at: datetime,
+def _fast_entity(parsed: Parsed, ent: Entity, rows: pa.Array, ingested_at: datetime,
                  known_extras: Mapping[str, Sequence[Column]],
                  checks: Callable[..., dict[int, tuple[str, str, str]]] | None) -> columns.Built:
     out = columns.Built()
@@ -412,21 +413,22 @@ def _fast_entity(parsed: Parsed, ent: Entity, rows: np.ndarray, ingested_at: dat
     return out
 
 
-def _order_lines(out: columns.Built, parsed: Parsed, rows: np.ndarray, bad: set[int], orders: pa.Table,
+def _order_lines(out: columns.Built, parsed: Parsed, rows: pa.Array, bad: set[int], orders: pa.Table,
                  lst: pa.ListArray, known_extras: Mapping[str, Sequence[Column]],
                  checks: Callable[..., dict[int, tuple[str, str, str]]] | None) -> None:
     """One row per line of the orders that passed, carrying the order's change metadata."""
     ent = ENTITIES["order_line"]
     if bad:  # a quarantined order keeps its lines with it
-        keep = np.ones(len(rows), dtype=bool)
-        keep[sorted(bad)] = False
-        lst = pc.if_else(pa.array(keep), lst, pa.nulls(len(lst), lst.type))
-    parent = np.asarray(pc.list_parent_indices(lst))
+        keep = pa.array([i not in bad for i in range(len(rows))])
+        lst = pc.if_else(keep, lst, pa.nulls(len(lst), lst.type))
+    parent = pc.list_parent_indices(lst)
     if not len(parent):
         return
     items = pc.list_flatten(lst).field("M")
-    line_no = _line_numbers(parent)
-    pidx = pa.array(parent)
+    # 1, 2, ... within each order: a line's flat position minus where its order's lines start
+    starts = pc.subtract(pc.take(lst.offsets, parent), lst.offsets[0])
+    line_no = pc.add(pc.subtract(pa.array(range(len(parent)), pa.int64()), pc.cast(starts, pa.int64())), 1)
+    pidx = parent
     arrays = [orders.column(m[0]).combine_chunks().take(pidx) for m in META]
     cols = (*ent.columns, *known_extras.get("order_line", ()))
     for c in cols:
@@ -435,19 +437,11 @@ def _order_lines(out: columns.Built, parsed: Parsed, rows: np.ndarray, bad: set[
         elif c.attr == "CreatedAt":
             arrays.append(orders.column("created_at").combine_chunks().take(pidx))
         elif c.attr == "LineNo":
-            arrays.append(pa.array(line_no, pa.int64()))
+            arrays.append(line_no)
         elif c.attr in _LINE_FIELDS:
             arrays.append(_column(c, items.field(c.attr).field("S" if c.attr == "Sku" else "N"), len(parent)))
         else:
             raise _NotFast(f"order_line column {c.name}")
     table = pa.Table.from_arrays(arrays, names=[m[0] for m in META] + [c.name for c in cols])
-    columns.finish_entity(out, ent, cols, (), table, {}, _LazyEvents(parsed.records, rows[parent], parsed.prefix), checks)
+    columns.finish_entity(out, ent, cols, (), table, {}, _LazyEvents(parsed.records, pc.take(rows, parent), parsed.prefix), checks)
 
-
-def _line_numbers(parent: np.ndarray) -> np.ndarray:
-    """1, 2, ... within each order: parent indices are sorted, so a line's number is its position
-    minus where its order's run of lines starts."""
-    pos = np.arange(len(parent), dtype=np.int64)
-    run_start = np.r_[True, parent[1:] != parent[:-1]]
-    first = np.maximum.accumulate(np.where(run_start, pos, 0))
-    return pos - first + 1
