@@ -10,8 +10,11 @@ from cqrs.settings import Settings
 def make_client(settings: Settings, timeout: float = 10.0) -> Any:
     from opensearchpy import OpenSearch, RequestsHttpConnection
 
+    from projections.search.serializer import OrjsonSerializer
+
     kwargs: dict[str, Any] = {"hosts": [settings.opensearch_url], "timeout": timeout,
-                              "max_retries": 0}  # our writer retries per item; no blind whole-bulk resends
+                              "max_retries": 0,  # our writer retries per item; no blind whole-bulk resends
+                              "serializer": OrjsonSerializer()}
     if settings.opensearch_auth == "sigv4":
         import boto3
         from opensearchpy import AWSV4SignerAuth

@@ -166,26 +166,95 @@ def _alert(img: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+# --- fast paths for the hot entities (profiled: ~40% of the search build) ----------------------
+# Same output as the checked builders above for well-typed images, without a call per attribute;
+# any value of an unexpected type sends the image to the checked builder, which names the problem.
+_STR_OR_NONE = frozenset({str, type(None)})
+
+
+def _order_fast(img: dict[str, Any]) -> dict[str, Any] | None:
+    g = img.get
+    oid, cid, cart, status, total = g("OrderId"), g("CustomerId"), g("CartId"), g("Status"), g("TotalAmount")
+    cur, reason, saga, created, updated = g("Currency"), g("CancelReason"), g("SagaMode"), g("CreatedAt"), g("UpdatedAt")
+    raw_lines = g("Lines") or []
+    if not ({type(oid), type(cid), type(cart), type(status), type(cur), type(reason), type(saga), type(created),
+             type(updated)} <= _STR_OR_NONE and type(raw_lines) is list
+            and (total is None or (type(total) is Decimal and total.is_finite()))):
+        return None
+    lines = []
+    skus = []
+    for ln in raw_lines:
+        if type(ln) is not dict:
+            return None
+        sku, qty, price, amount = ln.get("Sku"), ln.get("Qty"), ln.get("UnitPrice"), ln.get("LineAmount")
+        if not (type(sku) in _STR_OR_NONE and (qty is None or (type(qty) is Decimal and qty.is_finite()))
+                and (price is None or (type(price) is Decimal and price.is_finite()))
+                and (amount is None or (type(amount) is Decimal and amount.is_finite()))):
+            return None
+        if qty is not None:
+            q = int(qty)
+            if q != qty:
+                return None
+            qty = q
+        lines.append({"sku": sku, "qty": qty, "unit_price": None if price is None else str(price),
+                      "line_amount": None if amount is None else str(amount)})
+        if sku:
+            skus.append(sku)
+    doc = {"order_id": oid, "customer_id": cid, "cart_id": cart, "status": status,
+           "total_amount": None if total is None else str(total), "currency": cur, "cancel_reason": reason,
+           "saga_mode": saga, "skus": skus, "line_count": len(lines), "lines": lines, "created_at": created,
+           "updated_at": updated,
+           "text": " ".join([p for p in (oid, cid, status, reason, *skus) if p])}
+    return doc
+
+
+def _transaction_fast(img: dict[str, Any]) -> dict[str, Any] | None:
+    g = img.get
+    tid, cid, pid, mer, amt = g("TransactionId"), g("CustomerId"), g("PaymentId"), g("Merchant"), g("Amount")
+    cur, cty, posted = g("Currency"), g("Country"), g("PostedAt")
+    if not ({type(tid), type(cid), type(pid), type(mer), type(cur), type(cty), type(posted)} <= _STR_OR_NONE
+            and (amt is None or (type(amt) is Decimal and amt.is_finite()))):
+        return None
+    return {"transaction_id": tid, "customer_id": cid, "payment_id": pid, "merchant": mer,
+            "amount": None if amt is None else str(amt), "currency": cur, "country": cty, "posted_at": posted,
+            "text": " ".join([p for p in (tid, cid, mer, cty) if p])}
+
+
+_FAST: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
+    "order": _order_fast, "transaction": _transaction_fast,
+}
+
 _BUILDERS: dict[str, tuple[str, Callable[[dict[str, Any]], dict[str, Any]]]] = {
     "order": ("OrderId", _order), "cart": ("CartId", _cart), "product": ("ProductID", _product),
     "transaction": ("TransactionId", _transaction), "alert": ("AlertId", _alert),
 }
+_ALIASES: dict[tuple[str, str], str] = {}
 
 
 def to_index_action(change: ChangeEvent, prefix: str = "") -> IndexAction | None:
     """The index operation for a change, or None for an entity not indexed by design
     (`mappings.SKIPPED_ENTITIES`). Raises BuildError for a change that cannot be a document."""
-    if change.entity in SKIPPED_ENTITIES:
+    entity = change.entity
+    if entity in SKIPPED_ENTITIES:
         return None
-    if change.entity not in _BUILDERS:
-        raise BuildError(f"no search document for entity {change.entity!r}")
-    key_attr, build = _BUILDERS[change.entity]
+    if entity not in _BUILDERS:
+        raise BuildError(f"no search document for entity {entity!r}")
+    key_attr, build = _BUILDERS[entity]
     doc_id = change.key.get(key_attr)
     if not isinstance(doc_id, str) or not doc_id:
-        raise BuildError(f"{change.entity} key {key_attr} must be a non-empty string")
-    doc = build(change.image)
+        raise BuildError(f"{entity} key {key_attr} must be a non-empty string")
+    img = change.image
+    fast = _FAST.get(entity)
+    doc = fast(img) if fast is not None else None
+    if doc is None:
+        doc = build(img)
     doc = {k: v for k, v in doc.items() if v is not None}
-    doc.update(id=doc_id, version=change.version, deleted=change.is_delete,
-               ttl_expired=change.is_delete and change.is_ttl_expiry)
-    spec = SPECS_BY_ENTITY[change.entity]
-    return IndexAction(alias_name(spec.resource, prefix), doc_id, change.version, doc)
+    deleted = change.operation == "REMOVE"
+    doc["id"] = doc_id
+    doc["version"] = change.version
+    doc["deleted"] = deleted
+    doc["ttl_expired"] = deleted and change.is_ttl_expiry
+    alias = _ALIASES.get((entity, prefix))
+    if alias is None:
+        alias = _ALIASES[(entity, prefix)] = alias_name(SPECS_BY_ENTITY[entity].resource, prefix)
+    return IndexAction(alias, doc_id, change.version, doc)

@@ -134,6 +134,11 @@ Rows = dict[str, list[tuple[Any, ...]]]
 
 def rows_for(ch: ChangeEvent) -> Rows:
     """One change -> its staging rows (a row per table it touches). Raises RowError."""
+    fast = _FAST.get(ch.entity)
+    if fast is not None:
+        got = fast(ch)
+        if got is not None:
+            return got
     img = ch.image
     deleted = ch.is_delete
     out: Rows = {}
@@ -221,6 +226,94 @@ def rows_for(ch: ChangeEvent) -> Rows:
     return out
 
 
+# --- fast paths for the hot entities (profiled: the per-value checks were ~70% of build_batch) -
+# The same rows as `rows_for`'s checked code for well-typed images, without a call per value. Any
+# value that is not plainly valid returns None and the image takes the checked path, which either
+# accepts it (a Decimal money value 1.500, a str subclass...) or raises the RowError naming it.
+_STR_OR_NONE = frozenset({str, type(None)})
+_MAX_ADJUSTED = {0: PRECISION - 1, 2: PRECISION - MONEY_SCALE - 1}  # integer digits <= precision - scale
+
+
+def _money_ok(v: Any) -> bool:
+    return v is None or (type(v) is Decimal and v.is_finite() and v.as_tuple().exponent >= -MONEY_SCALE  # type: ignore[operator]
+                         and v.adjusted() <= _MAX_ADJUSTED[MONEY_SCALE])
+
+
+def _ts_fast(v: Any) -> datetime | None | bool:
+    """A naive UTC datetime, None, or False when the checked path must decide."""
+    if v is None:
+        return None
+    if type(v) is not str:
+        return False
+    try:
+        d = datetime.fromisoformat(v)
+    except ValueError:
+        return False
+    tz = d.tzinfo
+    if tz is None:
+        return d
+    return d.replace(tzinfo=None) if tz is UTC else d.astimezone(UTC).replace(tzinfo=None)
+
+
+def _transaction_fast(ch: ChangeEvent) -> Rows | None:
+    g = ch.image.get
+    tid, cid, pid, mer, amt = ch.key["TransactionId"], g("CustomerId"), g("PaymentId"), g("Merchant"), g("Amount")
+    cur, cty = g("Currency"), g("Country")
+    if not ({type(tid), type(cid), type(pid), type(mer), type(cur), type(cty)} <= _STR_OR_NONE and _money_ok(amt)):
+        return None
+    posted = _ts_fast(g("PostedAt"))
+    if posted is False:
+        return None
+    out: Rows = {"stage_transactions": [(tid, cid, pid, mer, amt, cur, cty, posted, ch.version, ch.is_delete)]}
+    if posted is not None:
+        if cid is not None:
+            out["stage_customers"] = [(cid, posted)]
+        out["stage_dates"] = [(posted.date(),)]  # type: ignore[union-attr]
+    return out
+
+
+def _order_fast(ch: ChangeEvent) -> Rows | None:
+    g = ch.image.get
+    oid, cid, cart, status, total = ch.key["OrderId"], g("CustomerId"), g("CartId"), g("Status"), g("TotalAmount")
+    cur, reason, saga = g("Currency"), g("CancelReason"), g("SagaMode")
+    lines = g("Lines") or []
+    if not ({type(oid), type(cid), type(cart), type(status), type(cur), type(reason), type(saga)} <= _STR_OR_NONE
+            and _money_ok(total) and type(lines) is list):
+        return None
+    created, updated = _ts_fast(g("CreatedAt")), _ts_fast(g("UpdatedAt"))
+    if created is False or updated is False:
+        return None
+    version, deleted = ch.version, ch.is_delete
+    line_rows = []
+    for n, line in enumerate(lines, start=1):
+        if type(line) is not dict:
+            return None
+        sku, qty, price, amount = line.get("Sku"), line.get("Qty"), line.get("UnitPrice"), line.get("LineAmount")
+        if not (type(sku) in _STR_OR_NONE and _money_ok(price) and _money_ok(amount)):
+            return None
+        if qty is not None:
+            if not (type(qty) is Decimal and qty.is_finite() and qty.adjusted() <= _MAX_ADJUSTED[0]):
+                return None
+            q = int(qty)
+            if q != qty:
+                return None
+            qty = q
+        line_rows.append((oid, n, sku, qty, price, amount, created, version, deleted))
+    out: Rows = {"stage_orders": [(oid, cid, cart, status, total, cur, reason, saga, created, updated, version,
+                                   deleted)]}
+    if line_rows:
+        out["stage_order_lines"] = line_rows
+    if created is not None:
+        if cid is not None:
+            out["stage_customers"] = [(cid, created)]
+        out["stage_dates"] = [(created.date(),)]  # type: ignore[union-attr]
+    return out
+
+
+_FAST = {"transaction": _transaction_fast, "order": _order_fast}
+_KEY_POS: dict[str, tuple[int, ...]] = {t.name: tuple(t.columns.index(k) for k in t.key) for t in STAGES.values()}
+
+
 # --- a batch ---------------------------------------------------------------------------------
 @dataclass
 class Batch:
@@ -244,13 +337,14 @@ def build_batch(events: Iterable[ChangeEvent]) -> Batch:
             failures.append((ch, f"{ch.key_string} v{ch.version}: {e}"))
             continue
         for table, rows in produced.items():
-            spec = STAGES[table]
-            idx = [spec.columns.index(k) for k in spec.key]
-            keep = best.setdefault(table, {})
+            keep = best.get(table)
+            if keep is None:
+                keep = best[table] = {}
+            idx = _KEY_POS[table]
             for row in rows:
-                k = tuple(row[i] for i in idx)
+                k = row[idx[0]] if len(idx) == 1 else tuple(row[i] for i in idx)
                 old = keep.get(k)
-                keep[k] = row if old is None else _pick(table, spec, old, row)
+                keep[k] = row if old is None else _pick(table, STAGES[table], old, row)
     return Batch({t: list(v.values()) for t, v in best.items()}, failures)
 
 

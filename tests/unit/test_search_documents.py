@@ -89,3 +89,36 @@ def test_params_are_validated_by_name() -> None:
             build_search(res, who, req)
         assert e.value.param == param
     assert decode_cursor(encode_cursor("-created_at", [5, "o-1"]), "-created_at") == [5, "o-1"]
+
+
+# --- the fast builders (documents._FAST) give exactly the checked builders' documents ---------
+TXN = {"TransactionId": "t-1", "CustomerId": "c-1", "Merchant": "ACME", "Amount": D("12.30"), "Currency": "USD",
+       "Country": "US", "PostedAt": "2026-11-27T06:22:00.5Z", "Version": D(1)}
+ODD = [{}, {"Amount": D("1.500")}, {"Amount": D("1E+3")}, {"Amount": D("0.0000001")}, {"Amount": "12.30"},
+       {"Amount": True}, {"Amount": None}, {"CustomerId": None}, {"CustomerId": D(7)}, {"Merchant": ""},
+       {"Country": ""}, {"TotalAmount": D("-0")}, {"TotalAmount": "x"}, {"Lines": "x"}, {"Lines": ["x"]},
+       {"Lines": []}, {"Lines": None}, {"Lines": [{"Sku": "S", "Qty": D("1.5")}]},
+       {"Lines": [{"Sku": "S", "Qty": D("2.0"), "UnitPrice": D("1"), "LineAmount": D("2")}]},
+       {"Lines": [{"Sku": "", "Qty": None}, {"Sku": D(1)}]}, {"Lines": [{}]}, {"Status": D(3)},
+       {"CancelReason": "OUT_OF_STOCK"}, {"SagaMode": None}]
+
+
+def _doc(ch):
+    try:
+        a = to_index_action(ch, prefix="p_")
+        return (a.index, a.id, a.version, a.document, list(a.document), [list(x) for x in a.document.get("lines", [])])
+    except Exception as e:  # noqa: BLE001 - the exception type and message are what is compared
+        return (type(e), str(e))
+
+
+@pytest.mark.parametrize("odd", ODD, ids=[repr(o)[:60] for o in ODD])
+@pytest.mark.parametrize("table,base", [("Transactions", TXN), ("Orders", ORDER)], ids=["txn", "order"])
+@pytest.mark.parametrize("op", ["INSERT", "REMOVE"])
+def test_fast_builders_equal_the_checked_builders(monkeypatch, table, base, odd, op):
+    from projections.search import documents
+
+    img = {**base, **odd}  # a None becomes a NULL attribute
+    ch = change(table, op, img) if op == "INSERT" else change(table, op, old=img)
+    fast = _doc(ch)
+    monkeypatch.setattr(documents, "_FAST", {})
+    assert fast == _doc(ch)

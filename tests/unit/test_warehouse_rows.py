@@ -198,3 +198,46 @@ def test_fact_merges_are_version_guarded_in_syntax_redshift_accepts(path):
     merge = stmts[2]
     assert isinstance(merge.args["using"], exp.Table)
     assert "WHEN MATCHED AND" not in merge.sql("redshift").upper()
+
+
+# --- the fast paths (rows._FAST) build exactly what the checked code builds, or defer to it -------
+TXN = {"TransactionId": "t1", "CustomerId": "c1", "Merchant": "ACME", "Amount": D("12.30"), "Currency": "USD",
+       "Country": "US", "PostedAt": "2026-11-27T06:22:00.5Z", "Version": D(1)}
+ODD_VALUES = [
+    {}, {"Amount": D("1.500")}, {"Amount": D("1.555")}, {"Amount": D("1E+3")}, {"Amount": D("-0.01")},
+    {"Amount": "12.30"}, {"Amount": True}, {"Amount": None}, {"Amount": D("9" * 36 + ".99")},
+    {"Amount": D("9" * 37)}, {"CustomerId": None}, {"CustomerId": D(7)}, {"Merchant": "tab\there\\"},
+    {"PostedAt": "2026-11-27T08:22:00+02:00"}, {"PostedAt": "2026-11-27T06:22:00"}, {"PostedAt": "yesterday"},
+    {"PostedAt": None}, {"PostedAt": D(5)}, {"CreatedAt": "2026-11-27T08:22:00+02:00"}, {"CreatedAt": None},
+    {"TotalAmount": D("19.999")}, {"Lines": "x"}, {"Lines": ["x"]}, {"Lines": []}, {"Lines": None},
+    {"Lines": [{"Sku": "S", "Qty": D("1.5"), "UnitPrice": D("1"), "LineAmount": D("1.5")}]},
+    {"Lines": [{"Sku": "S", "Qty": D("2.0"), "UnitPrice": D("1"), "LineAmount": D("2")}]},
+    {"Lines": [{"Sku": D(1), "Qty": D("1E+40"), "UnitPrice": None}]}, {"Lines": [{}]},
+    {"Status": D(3)}, {"SagaMode": None},
+]
+
+
+def _outcome(ch):
+    try:
+        return rows_for(ch)
+    except Exception as e:  # noqa: BLE001 - the exception type and message are what is compared
+        return (type(e), str(e))
+
+
+@pytest.mark.parametrize("odd", ODD_VALUES, ids=[repr(o)[:60] for o in ODD_VALUES])
+@pytest.mark.parametrize("table,base", [("Transactions", TXN), ("Orders", order())], ids=["txn", "order"])
+@pytest.mark.parametrize("op", ["INSERT", "REMOVE"])
+def test_fast_path_equals_the_checked_path(monkeypatch, table, base, odd, op):
+    from projections.warehouse import rows
+
+    img = {**base, **odd}  # a None becomes a NULL attribute
+    rec = kinesis_record(table, op, img) if op == "INSERT" else kinesis_record(table, op, old=img)
+    (ch,) = decode(rec)
+    fast = _outcome(ch)
+    monkeypatch.setattr(rows, "_FAST", {})
+    checked = _outcome(ch)
+    assert fast == checked
+    if isinstance(fast, dict):
+        assert list(fast) == list(checked)
+        monkeypatch.undo()
+        assert build_batch([ch]).rows == checked
