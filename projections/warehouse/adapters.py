@@ -104,6 +104,9 @@ class PostgresWarehouse:
                 for table, rows in batch.rows.items():
                     if rows:
                         self._stage(c, table, rows)
+                for table, t in batch.arrow.items():
+                    if t.num_rows:
+                        self._stage_arrow(c, table, t)
                 for s in merge_statements(self.target):
                     c.execute(s)
                 for s in _staging_reset():
@@ -129,6 +132,18 @@ class PostgresWarehouse:
             chunk = rows[i:i + 500]
             c.execute(f"INSERT INTO {table} ({', '.join(cols)}) VALUES " + ", ".join([one] * len(chunk)),
                       [v for r in chunk for v in r])
+
+    def _stage_arrow(self, c: Any, table: str, t: Any) -> None:
+        """Columnar staging rows: CSV written by Arrow in C (every string quoted, so an empty string is
+        not NULL; decimals and timestamps as exact text), one COPY. Redshift direct: row INSERTs."""
+        if self.target != "postgres":
+            self._stage(c, table, [tuple(r.values()) for r in t.to_pylist()])
+            return
+        from projections.warehouse.columnar import to_csv
+
+        cols = STAGES[table].columns
+        with c.cursor().copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN (FORMAT csv)") as cp:
+            cp.write(to_csv(t.select(list(cols))))
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] | None = None) -> tuple[list[str], list[tuple[Any, ...]]]:
         stmts = list(dialect.to_postgres(sql)) if self.target == "postgres" else [sql]
@@ -214,7 +229,8 @@ class RedshiftDataWarehouse:
                                     "(COPY reads the batch's Parquet from S3)")
         prefix = f"{self.stage_uri.rstrip('/')}/{uuid.uuid4().hex}"
         copies = []
-        for table, rows in batch.rows.items():
+        rows_by_table = {**batch.rows, **{t: [tuple(r.values()) for r in a.to_pylist()] for t, a in batch.arrow.items()}}
+        for table, rows in rows_by_table.items():
             if rows:
                 uri = f"{prefix}/{table}.parquet"
                 self._put_parquet(uri, table, rows)

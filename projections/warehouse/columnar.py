@@ -60,12 +60,13 @@ class Staged:
 
     def csv(self) -> dict[str, bytes]:
         """COPY <table> (<columns>) FROM STDIN (FORMAT csv) input per staging table."""
-        out = {}
-        for name, t in self.tables.items():
-            buf = io.BytesIO()
-            pacsv.write_csv(t, buf, _CSV)
-            out[name] = buf.getvalue()
-        return out
+        return {name: to_csv(t) for name, t in self.tables.items()}
+
+
+def to_csv(t: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pacsv.write_csv(t, buf, _CSV)
+    return buf.getvalue()
 
 
 def stage(event: Mapping[str, Any], prefix: str = "") -> Staged | None:

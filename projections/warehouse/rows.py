@@ -321,10 +321,13 @@ class Batch:
 
     rows: Rows = field(default_factory=dict)
     failures: list[tuple[ChangeEvent, str]] = field(default_factory=list)
+    # Staging rows already columnar (warehouse/columnar.py: pyarrow Tables with STAGES' columns);
+    # a table is either here or in `rows`, never both.
+    arrow: dict[str, Any] = field(default_factory=dict)
 
     @property
     def row_count(self) -> int:
-        return sum(len(r) for r in self.rows.values())
+        return sum(len(r) for r in self.rows.values()) + sum(t.num_rows for t in self.arrow.values())
 
 
 def build_batch(events: Iterable[ChangeEvent]) -> Batch:
