@@ -2,6 +2,7 @@
 the store receives (Parquet, bulk NDJSON, COPY text), must equal the command side's Decimal."""
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Mapping
 from decimal import Decimal
@@ -58,6 +59,10 @@ def ndjson_amounts(body: bytes) -> dict[str, Any]:
 def copy_amounts(tables: Mapping[str, bytes]) -> dict[str, Any]:
     data = tables.get("stage_transactions") or tables.get("transaction") or b""
     got: dict[str, Any] = {}
+    if data.startswith(b'"'):  # COPY ... (FORMAT csv), every string quoted (warehouse/columnar.py)
+        for f in csv.reader(io.StringIO(data.decode())):
+            got[f[0]] = Decimal(f[4])
+        return got
     for line in data.decode().splitlines():
         f = line.split("\t")
         got[f[0]] = Decimal(f[4])
