@@ -19,12 +19,27 @@
    never persisted (read models ahead of the table) and, since moto numbers records by list position,
    its next iterator then pointed past the sequence numbers the trim handed out again, so the next
    real changes were skipped while the reader looked caught up.
+
+Performance only (measured with py-spy on a loaded stack, `BENCHMARKS.md` section 2), behaviour unchanged:
+5. SQS: moto builds a queue's full attribute dict, counting visible/delayed/in-flight messages by walking
+   the whole queue, on every SendMessage (only to read ContentBasedDeduplication), and each message's
+   visibility check builds two datetimes. With a few thousand messages queued every send cost tens of ms
+   (the EventBridge rule -> second-look queue fan-out dominated moto's CPU). Sends skip the counts, and
+   the visibility checks compare epoch milliseconds directly.
+6. Request routing: moto resolves the backend of every request by listing its package directory and
+   matching ~150 URL patterns; the answer depends on the host string only, so it is memoised.
+7. EventBridge input transformers re-compile their JSONPath expressions (a yacc parser) per event:
+   compiled expressions are cached.
+8. Successful requests are not logged (one formatted line per request on a busy stack); errors still are.
 """
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import sys
 import threading
+import time
 from typing import Any
 
 MAX_ITERATORS = 50_000
@@ -140,8 +155,84 @@ def apply() -> None:
         setattr(DynamoDBStreamsBackend, name, _serialized(getattr(DynamoDBStreamsBackend, name)))
 
 
+def apply_performance() -> None:
+    """Patches 5-8 (docstring): same results, less CPU per request."""
+    import moto.sqs.models as sqs_models
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    if getattr(sqs_models.Queue, "_cqrs_fast", False):
+        return
+    sqs_models.Queue._cqrs_fast = True  # type: ignore[attr-defined]
+
+    from moto.core.utils import camelcase_to_underscores
+
+    counted = {"ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed",
+               "ApproximateNumberOfMessagesNotVisible"}
+
+    def attributes(self: Any) -> dict[str, Any]:
+        # moto's Queue.attributes (pinned version), except that a send skips the counts: they walk the
+        # whole queue and a send reads none of them. No shared state is mutated (threaded server).
+        skip = getattr(_local, "skip_counts", False)
+        names = [a for a in self.BASE_ATTRIBUTES if not (skip and a in counted)]
+        if self.fifo_queue:
+            names += self.FIFO_ATTRIBUTES
+        if self.kms_master_key_id:
+            names += self.KMS_ATTRIBUTES
+        result: dict[str, Any] = {a: getattr(self, camelcase_to_underscores(a)) for a in names}
+        if self.policy:
+            result["Policy"] = self.policy
+        if self.redrive_policy:
+            result["RedrivePolicy"] = json.dumps(self.redrive_policy)
+        return {k: str(v).lower() if isinstance(v, bool) else v for k, v in result.items()}
+
+    sqs_models.Queue.attributes = property(attributes)  # type: ignore[assignment]
+
+    def _no_counts(fn: Any) -> Any:
+        @functools.wraps(fn)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            prev = getattr(_local, "skip_counts", False)
+            _local.skip_counts = True
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _local.skip_counts = prev
+        return wrapped
+
+    for name in ("send_message", "send_message_batch"):
+        setattr(sqs_models.SQSBackend, name, _no_counts(getattr(sqs_models.SQSBackend, name)))
+
+    # unix_time_millis() == epoch milliseconds, built through two naive datetimes per call.
+    sqs_models.Message.visible = property(lambda self: time.time() * 1000.0 > self.visible_at)  # type: ignore
+    sqs_models.Message.delayed = property(lambda self: time.time() * 1000.0 < self.delayed_until)  # type: ignore
+
+    backend_for = DomainDispatcherApplication.get_backend_for_host
+    cache: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        if host not in cache:
+            cache[host] = backend_for(self, host)  # pure in host: fixed module list and URL patterns
+        return cache[host]
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+    import jsonpath_ng.ext as jp_ext
+
+    jp_ext.parse = functools.lru_cache(maxsize=1024)(jp_ext.parse)
+
+    from werkzeug.serving import WSGIRequestHandler
+
+    log_request = WSGIRequestHandler.log_request
+
+    def quiet_log_request(self: Any, code: Any = "-", size: Any = "-") -> None:
+        if not str(code).startswith(("1", "2", "3")):
+            log_request(self, code, size)
+
+    WSGIRequestHandler.log_request = quiet_log_request  # type: ignore[method-assign]
+
+
 def main() -> None:
     apply()
+    apply_performance()
     from moto.server import main as moto_main
 
     moto_main(sys.argv[1:])
