@@ -80,14 +80,11 @@ def image_from_lake_row(entity: str, row: dict[str, Any]) -> dict[str, Any]:
     return img
 
 
-def lake_changes(settings: Settings, entity: str, since: str | None, until: str | None,
-                 keys: list[str] | None) -> list[dict[str, Any]]:
-    """The change log of one entity (one row per change), oldest version first, read through the
-    lake's SQL engine (DuckDB locally, Athena in AWS). Filters are bound, never pasted."""
-    from projections.lake import athena
-
+def _change_log_sql(entity: str, since: str | None, until: str | None,
+                    keys: list[str] | None) -> tuple[str, list[Any]]:
     ent = ENTITIES[entity]
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if since:
         where.append("event_time >= CAST(? AS TIMESTAMP)")
         params.append(since)
@@ -99,12 +96,29 @@ def lake_changes(settings: Settings, entity: str, since: str | None, until: str 
         params += keys
     sql = f"SELECT * FROM {ent.table}" + (" WHERE " + " AND ".join(where) if where else "") + \
         f" ORDER BY {', '.join(ent.keys)}, version"
+    return sql, params
+
+
+def _local_changes(con: Any, sql: str, params: list[Any]) -> list[dict[str, Any]]:
+    cur = con.execute(sql, params)
+    cols = [d[0] for d in cur.description]
+    return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+
+def lake_changes(settings: Settings, entity: str, since: str | None, until: str | None,
+                 keys: list[str] | None, con: Any = None) -> list[dict[str, Any]]:
+    """The change log of one entity (one row per change), oldest version first, read through the
+    lake's SQL engine (DuckDB locally, Athena in AWS). Filters are bound, never pasted.
+    `con`: an open local DuckDB connection to reuse (opening one registers every lake table)."""
+    from projections.lake import athena
+
+    sql, params = _change_log_sql(entity, since, until, keys)
+    if con is not None:
+        return _local_changes(con, sql, params)
     if settings.aws_endpoint_url:
         con = athena.local_connection(settings)
         try:
-            cur = con.execute(sql, params)
-            cols = [d[0] for d in cur.description]
-            return [dict(zip(cols, r)) for r in cur.fetchall()]
+            return _local_changes(con, sql, params)
         finally:
             con.close()
     import awswrangler as wr  # Athena: parameters bound by the service (execution parameters)
@@ -142,16 +156,36 @@ def _apply(sink: Callable[[Any], list[str]], records: Iterable[dict[str, Any]], 
     return out
 
 
+def _bulk_warehouse(settings: Settings) -> bool:
+    """The bulk path needs the lake in DuckDB and a PostgreSQL warehouse: the local stack."""
+    from projections.warehouse.adapters import PostgresWarehouse, from_settings
+
+    if not (settings.aws_endpoint_url and settings.warehouse_dsn):
+        return False
+    wh = from_settings(settings)
+    return isinstance(wh, PostgresWarehouse) and wh.target == "postgres"
+
+
 def replay(settings: Settings, to: str, since: str | None = None, until: str | None = None,
-           keys: list[str] | None = None, quiet: bool = False) -> Progress:
+           keys: list[str] | None = None, quiet: bool = False, bulk: bool = True) -> Progress:
     """Rebuild one read model from the lake's change log (every change, or a time window, or keys).
-    Idempotent: versions guard every write, so a replay can be interrupted and run again."""
-    sink = make_sink(settings, to)
+    Idempotent: versions guard every write, so a replay can be interrupted and run again.
+    The local warehouse is rebuilt set-based (reliability.warehouse_replay: same staging rows, same
+    version-guarded MERGEs); `bulk=False`, or Athena/Redshift, takes the per-record path."""
+    entities = [e for e in REPLAYED if not (to == "search" and e in ("inventory_movement", "payment"))]
+    sink = make_sink(settings, to)  # not indexed by design: search skips movements and payments
+    if to == "warehouse" and bulk and _bulk_warehouse(settings):
+        from reliability import warehouse_replay
+
+        def per_record(con: Any, entity: str, ks: list[str] | None) -> Progress:
+            rows = lake_changes(settings, entity, since, until, ks, con=con)
+            return _apply(sink, records_from_lake(settings, entity, rows), len(rows), f"replay {entity} -> {to}", quiet)
+
+        applied, failed, seconds = warehouse_replay.replay(settings, entities, since, until, keys, per_record)
+        return Progress(applied, failed, seconds)
     total = Progress()
     t0 = time.monotonic()
-    for entity in REPLAYED:
-        if to == "search" and entity in ("inventory_movement", "payment"):
-            continue  # not indexed by design
+    for entity in entities:
         rows = lake_changes(settings, entity, since, until, keys)
         p = _apply(sink, records_from_lake(settings, entity, rows), len(rows), f"replay {entity} -> {to}", quiet)
         total.applied += p.applied
