@@ -4,9 +4,16 @@ object per record or per value.
 
 NOT WIRED YET: the handler (projections/warehouse/handler.py, owned elsewhere) decodes every record
 into a ChangeEvent before anything of the warehouse runs, and that decode alone costs more than this
-whole path. Wiring: `stage(event, prefix)` first; `None` -> the per-event path exactly as today.
-A micro-batch the warehouse refuses (TerminalLoadError) still needs ChangeEvents for its bisection:
-decode that batch then (rare), as today.
+whole path. Wiring, in handler.process before the decode:
+
+    out = columnar.project(warehouse, event, settings.table_prefix, settings.warehouse_batch_size)
+    if out is not None:   # every record applied: nothing failed, nothing to retry
+        return {"batchItemFailures": []}
+    ...the per-event path exactly as today
+
+`project` returns None whenever the per-event path must decide: a batch it cannot prove plain, or
+any load error (the per-event path then applies again, which the version-guarded MERGEs make
+harmless, bisects what the warehouse refuses and reports every failure and retry as today).
 
 Same rows as `rows.build_batch(decode_lambda_event(event).events)` (tests/unit/test_warehouse_columnar.py
 compares them value by value), or None: the whole batch takes the per-event path, which names every bad
@@ -98,6 +105,31 @@ def stage(event: Mapping[str, Any], prefix: str = "") -> Staged | None:
         return _build(p, ENTITY_NAMES)
     except (_Fallback, pa.ArrowInvalid):
         return None
+
+
+def project(warehouse: Any, event: Mapping[str, Any], prefix: str, batch_size: int) -> Any:
+    """Apply the event's changes in micro-batches of `batch_size` records (as projector.project
+    does), or None: the per-event path must run (see the module's docstring)."""
+    from projections.warehouse.adapters import LoadError
+    from projections.warehouse.projector import Outcome
+    from projections.warehouse.rows import Batch
+
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if not isinstance(records, list) or not records or batch_size < 1:
+        return None
+    chunks = [records[i:i + batch_size] for i in range(0, len(records), batch_size)]
+    staged = [stage({"Records": c}, prefix) for c in chunks]
+    if any(s is None for s in staged):
+        return None
+    out = Outcome()
+    try:
+        for s in staged:
+            out.loads += 1
+            warehouse.apply(Batch(arrow=s.tables))  # type: ignore[union-attr]
+            out.applied += s.records  # type: ignore[union-attr]
+    except LoadError:
+        return None
+    return out
 
 
 def _attr(p: Any, name: str, tag: str | None = None) -> pa.Array:

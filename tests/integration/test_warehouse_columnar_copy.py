@@ -33,3 +33,24 @@ def test_columnar_copy_lands_exactly_what_the_row_copy_lands(local_stack):
     assert got == want
     (row,) = [r for r in got["fact_transactions"] if r[0] == "t-odd"]
     assert 'q " t\t b\\ n\n ,' in row and "" in row  # the empty PaymentId stayed an empty string
+
+
+def test_project_applies_in_micro_batches_or_hands_over_to_the_per_event_path(local_stack):
+    from projections.warehouse.adapters import TransientLoadError
+    from projections.warehouse.projector import project
+
+    event = bench_event(300, seed=4)
+    fast, slow = PostgresWarehouse(fresh_db(local_stack)), PostgresWarehouse(fresh_db(local_stack))
+    out = columnar.project(fast, event, "", batch_size=120)
+    assert out is not None and (out.applied, out.loads) == (300, 3)
+    project(slow, decode_lambda_event(event).events, 120, 5.0)
+    assert snapshot(fast) == snapshot(slow)
+
+    class Down:  # DELIBERATE FAULT STUB: a warehouse outage cannot be provoked on demand here
+        def apply(self, batch):
+            raise TransientLoadError("injected outage")
+
+    assert columnar.project(Down(), event, "", batch_size=120) is None  # the per-event path reports retries
+    odd = kinesis_event([kinesis_record("Transactions", "INSERT", {"TransactionId": "t", "Amount": D("1.555"),
+                                                                   "Version": D(1)})])
+    assert columnar.project(fast, odd, "", batch_size=120) is None  # it names the refused record
