@@ -27,8 +27,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import orjson
-
 NOW = datetime(2026, 11, 27, 7, 0, tzinfo=UTC)
 Output = tuple[int, int, Any]
 
@@ -82,16 +80,6 @@ def search_ours(event: Mapping[str, Any]) -> Output:
     ser = OrjsonSerializer()  # the client's serializer (client.make_client); client.bulk joins a list body
     body = "\n".join(ser.dumps(x) for x in bulk_body(best)) + "\n"
     data = body.encode()
-    return len(event["Records"]), len(data), data
-
-
-def search_ours_orjson(event: Mapping[str, Any]) -> Output:
-    """The same documents serialized with orjson into one NDJSON body (client.bulk takes a str/bytes)."""
-    from projections.search.writer import bulk_body
-
-    best = _best_actions(event)
-    dumps = orjson.dumps
-    data = b"\n".join(map(dumps, bulk_body(best))) + b"\n"
     return len(event["Records"]), len(data), data
 
 
@@ -261,6 +249,6 @@ def warehouse_naive(event: Mapping[str, Any]) -> Output:
 PATHS: dict[str, dict[str, Callable[[Mapping[str, Any]], Output]]] = {
     "lake": {"ours": lake_ours, "ours_per_event": lake_per_event, "naive": lake_naive,
              "naive_powertools": lake_naive_powertools},
-    "search": {"ours": search_ours, "ours_orjson": search_ours_orjson, "naive": search_naive},
+    "search": {"ours": search_ours, "naive": search_naive},
     "warehouse": {"ours": warehouse_ours, "columnar_unwired": warehouse_columnar, "naive": warehouse_naive},
 }
