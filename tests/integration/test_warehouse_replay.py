@@ -47,6 +47,8 @@ def _changes() -> list[dict]:
     t2 = transaction("t-2", amount="0.10")
     up("Transactions", t2)
     up("Transactions", dict(t2, Version=D(2), Amount=D("0.20"), PostedAt="2026-11-28T23:59:59.999999Z"), t2)
+    # a value too long for its warehouse column: the warehouse refuses the load unit holding it
+    up("Transactions", transaction("t-long", Merchant="m" * 200))
     t3 = transaction("t-3")
     up("Transactions", t3)
     recs.append(kinesis_record("Transactions", "REMOVE", None, t3))
@@ -77,9 +79,8 @@ def _state(dsn: str) -> dict[str, list[tuple]]:
         return {t: sorted(c.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in TABLES}
 
 
-@pytest.fixture(scope="module")
-def lake(local_stack, tmp_path_factory):
-    s = private_settings(local_stack, tmp_path_factory.mktemp("replay"))
+def _lake(local_stack, directory):
+    s = private_settings(local_stack, directory)
     provision(s)
     lh.project(kinesis_event(_changes()), lh._store(s), s.table_prefix)
     return s
@@ -94,13 +95,20 @@ def _other_warehouse(s):
     return other
 
 
-def test_bulk_replay_builds_the_warehouse_the_per_record_path_builds(lake):
+@pytest.mark.parametrize("unit", [50_000, 3])  # one load unit; many (a key's changes stay in one)
+def test_bulk_replay_builds_the_warehouse_the_per_record_path_builds(local_stack, tmp_path, monkeypatch, unit):
+    from reliability import warehouse_replay
+
+    monkeypatch.setattr(warehouse_replay, "UNIT", unit)
+    lake = _lake(local_stack, tmp_path)
     per = _other_warehouse(lake)
     ref = replay(per, "warehouse", quiet=True, bulk=False)
     got = replay(lake, "warehouse", quiet=True)
     assert got.applied == ref.applied == len(_changes())
-    # the fractional Qty is refused by the per-record path in both, with its record named
-    assert len(got.failed) == len(ref.failed) == 1
+    # the fractional Qty and the too long merchant are refused by the per-record path in both, named
+    assert len(got.failed) == len(ref.failed) == 2
+    # odd lines (o-3, and o-4's 1.500) go the per-record path; so does the unit holding t-long
+    assert warehouse_replay.LAST_PHASES["odd_orders"] == 2 and warehouse_replay.LAST_PHASES["refused_units"] == 1
     state = _state(lake.warehouse_dsn)
     assert state == _state(per.warehouse_dsn)
     assert state["fact_transactions"][0][4] == Decimal("12345678901234567890123.45")  # exact
@@ -111,13 +119,15 @@ def test_bulk_replay_builds_the_warehouse_the_per_record_path_builds(lake):
     assert again.applied == got.applied and _state(lake.warehouse_dsn) == state
 
 
-def test_bulk_replay_of_chosen_keys_and_a_time_window(lake):
+def test_bulk_replay_of_chosen_keys_and_a_time_window(local_stack, tmp_path):
+    lake = _lake(local_stack, tmp_path)
+    replay(lake, "warehouse", quiet=True)
     with psycopg.connect(lake.warehouse_dsn, autocommit=True) as c:
         before = _state(lake.warehouse_dsn)
         c.execute("DELETE FROM fact_transactions WHERE transaction_id IN ('t-1', 't-2')")
     p = replay(lake, "warehouse", keys=["t-2"], quiet=True)
     assert p.applied == 2 and p.failed == []  # both versions of t-2 read, the highest applied
     after = _state(lake.warehouse_dsn)
-    assert [r[0] for r in after["fact_transactions"]] == ["t-2", "t-3"]
+    assert [r[0] for r in after["fact_transactions"]] == ["t-2", "t-3"]  # t-long was refused
     replay(lake, "warehouse", until="2030-01-01 00:00:00", quiet=True)
     assert _state(lake.warehouse_dsn) == before
