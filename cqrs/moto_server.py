@@ -30,7 +30,12 @@ Performance only (measured with py-spy on a loaded stack, `BENCHMARKS.md` sectio
    matching ~150 URL patterns; the answer depends on the host string only, so it is memoised.
 7. EventBridge input transformers re-compile their JSONPath expressions (a yacc parser) per event:
    compiled expressions are cached.
-8. Successful requests are not logged (one formatted line per request on a busy stack); errors still are.
+8. Query on a global secondary index: moto sorts and walks every item of the table per query (O(table);
+   the Second Look's history query made this the next cost, growing with the run). A hash index per
+   GSI key attribute, built on first use and kept by the item write paths, supplies the candidates;
+   moto's own matching, sorting and paging then run on them unchanged. An entry is only a hint: each
+   candidate is looked up and re-checked, so a stale one (a delete, a changed key) is harmless.
+9. Successful requests are not logged (one formatted line per request on a busy stack); errors still are.
 """
 from __future__ import annotations
 
@@ -120,6 +125,7 @@ def apply() -> None:
                                 del table.items[h]
                     else:
                         table.items[h][r] = item
+                _reindex(table, item)
             for table, n in streams.values():
                 del table.stream_shard.items[n:]
             raise
@@ -219,6 +225,8 @@ def apply_performance() -> None:
 
     jp_ext.parse = functools.lru_cache(maxsize=1024)(jp_ext.parse)
 
+    _gsi_index()
+
     from werkzeug.serving import WSGIRequestHandler
 
     log_request = WSGIRequestHandler.log_request
@@ -228,6 +236,83 @@ def apply_performance() -> None:
             log_request(self, code, size)
 
     WSGIRequestHandler.log_request = quiet_log_request  # type: ignore[method-assign]
+
+
+def _gsi_index() -> None:
+    """Patch 8: candidates of a GSI query from a hash index (attribute -> value -> item keys)."""
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.models.table import GlobalSecondaryIndex, Table
+
+    def gsi_attrs(table: Any) -> set[str]:
+        return {k["AttributeName"] for i in table.global_indexes or [] for k in i.schema if k["KeyType"] == "HASH"}
+
+    def add(table: Any, item: Any) -> None:
+        idx = table.__dict__.get("_cqrs_gsi")
+        if idx is None or item is None:
+            return  # not built yet: the first query builds it from the whole table
+        for attr, buckets in idx.items():
+            v = item.attrs.get(attr)
+            if v is not None:
+                buckets.setdefault(v, set()).add((item.hash_key, item.range_key))
+
+    def lookup(table: Any, h: Any, r: Any) -> Any:
+        got = table.items.get(h)
+        if got is None or not table.range_key_attr:
+            return got
+        return got.get(r)
+
+    put_item, query = Table.put_item, Table.query
+
+    def put(self: Any, *args: Any, **kwargs: Any) -> Any:
+        item = put_item(self, *args, **kwargs)
+        add(self, item)
+        return item
+
+    def query_indexed(self: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name, conds = kwargs.get("index_name"), kwargs.get("hash_key_conditions") or []
+        gsi = next((i for i in self.global_indexes or [] if i.name == index_name), None)
+        if not isinstance(gsi, GlobalSecondaryIndex) or len(conds) != 1 or "all_items" in self.__dict__:
+            return query(self, *args, **kwargs)
+        attr, value = conds[0]
+        idx = self.__dict__.get("_cqrs_gsi")
+        if idx is None:
+            idx = self._cqrs_gsi = {a: {} for a in gsi_attrs(self)}
+            for item in Table.all_items(self):
+                add(self, item)
+        if attr not in idx:
+            return query(self, *args, **kwargs)
+        cands = []
+        for h, r in list(idx[attr].get(value, ())):
+            item = lookup(self, h, r)
+            if item is not None and item.attrs.get(attr) == value:
+                cands.append(item)
+            else:
+                idx[attr][value].discard((h, r))  # stale hint
+        cands.sort(key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)  # as all_items
+        self.all_items = lambda: cands  # moto's query reads its candidates from all_items (under the lock)
+        try:
+            return query(self, *args, **kwargs)
+        finally:
+            del self.all_items
+
+    Table.put_item = put  # type: ignore[method-assign]
+    Table.query = query_indexed  # type: ignore[method-assign]
+
+    update_item = DynamoDBBackend.update_item  # the locked one (patch 2): transact updates come here too
+
+    def update(self: Any, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        with _items_lock:
+            item = update_item(self, table_name, key, *args, **kwargs)
+            add(self.get_table(table_name), item)
+            return item
+
+    DynamoDBBackend.update_item = update  # type: ignore[method-assign]
+    global _reindex
+    _reindex = add
+
+
+def _reindex(table: Any, item: Any) -> None:  # replaced by _gsi_index (a transaction's rollback restores items)
+    pass
 
 
 def main() -> None:

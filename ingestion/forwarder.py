@@ -20,6 +20,10 @@ from ingestion.esm.checkpoints import CheckpointStore
 
 MAX_PUT_RECORDS = 500
 MAX_PUT_BYTES = 4_500_000  # under PutRecords' 5 MiB request limit
+GET_LIMIT = 1000  # DynamoDB Streams GetRecords maximum
+# A shard whose last read returned less than GET_LIMIT is caught up: read it again no sooner than this
+# (the integration reads about four times a second; every empty read costs moto CPU the writers need).
+CAUGHT_UP_READ_S = 0.2
 
 
 class Forwarder:
@@ -39,6 +43,7 @@ class Forwarder:
         self.last_error: str | None = None
         self.last_activity_at = 0.0
         self._empty_at: dict[tuple[str, str], float] = {}
+        self._caught_up_at: dict[tuple[str, str], float] = {}  # last read that got less than GET_LIMIT
 
     def poll(self, now: float | None = None) -> bool:
         now = now or time.time()
@@ -72,6 +77,8 @@ class Forwarder:
         ck = f"{table}/{shard_id}"
         if self.checkpoints.is_closed(ck):
             return False
+        if now - self._caught_up_at.get((table, shard_id), 0.0) < CAUGHT_UP_READ_S:
+            return False
         it = self._iters.get((table, shard_id))
         if it is None:
             after = self.checkpoints.get(ck)
@@ -79,11 +86,12 @@ class Forwarder:
             kw.update({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": after} if after
                       else {"ShardIteratorType": "TRIM_HORIZON"})
             it = self.streams.get_shard_iterator(**kw)["ShardIterator"]
-        resp = self.streams.get_records(ShardIterator=it, Limit=1000)
+        resp = self.streams.get_records(ShardIterator=it, Limit=GET_LIMIT)
         records = resp.get("Records", [])
         nxt = resp.get("NextShardIterator")
         if not records:
             self._empty_at[(table, shard_id)] = now
+            self._caught_up_at[(table, shard_id)] = now
             if nxt is None:
                 self.checkpoints.close(ck)
                 self._iters.pop((table, shard_id), None)
@@ -99,6 +107,8 @@ class Forwarder:
         self.put_all(entries)
         self.checkpoints.set(ck, str(records[-1]["dynamodb"]["SequenceNumber"]))
         self.forwarded += len(records)
+        if len(records) < GET_LIMIT:
+            self._caught_up_at[(table, shard_id)] = now  # after the put: a failed one is read again at once
         self._iters[(table, shard_id)] = nxt
         if nxt is None:
             self._iters.pop((table, shard_id), None)

@@ -33,6 +33,7 @@ from ingestion.functions import Function, Mapping
 
 IMPORT_RETRY_S = 5.0
 IDLE_MIN_S, IDLE_MAX_S = 0.25, 1.0  # idle backoff: ~3% of a core for the runner, <=1 s per hop
+EMPTY_RECEIVE_S = 0.2  # an SQS queue found empty is received from again no sooner than this (see poll_once)
 
 
 def status_path(state_dir: Path) -> Path:
@@ -127,6 +128,8 @@ class Runner:
         now = time.time()
         worked = self.forwarder.poll(now) if self.forwarder else False
         for slot, m in self.mappings:
+            if isinstance(m, SqsMapping) and m.future is None and now - m.last_empty_receive_at < EMPTY_RECEIVE_S:
+                continue  # as the stream reads: a busy loop would otherwise spend moto's CPU on empty receives
             if slot.ready(now):
                 worked |= m.poll(now)
         if now - self._status_at >= 0.5:

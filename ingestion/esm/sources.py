@@ -55,6 +55,7 @@ def _epoch(v: Any) -> float:
 
 class KinesisSource:
     kind = "kinesis"
+    max_read = 10000  # GetRecords' Limit maximum
 
     def __init__(self, client: Any, stream: str, region: str):
         self.client, self.stream, self.region = client, stream, region
@@ -82,7 +83,7 @@ class KinesisSource:
         return str(self.client.get_shard_iterator(**kw)["ShardIterator"])
 
     def read(self, shard_id: str, iterator: str, limit: int) -> ReadResult:
-        resp = self.client.get_records(ShardIterator=iterator, Limit=min(limit, 10000))
+        resp = self.client.get_records(ShardIterator=iterator, Limit=min(limit, self.max_read))
         recs = []
         for r in resp.get("Records", []):
             data: bytes = r["Data"]
@@ -112,6 +113,7 @@ def _b64_binaries(av: Any) -> Any:
 
 class DynamoDBStreamSource:
     kind = "dynamodb"
+    max_read = 1000
 
     def __init__(self, streams_client: Any, ddb_client: Any, table: str, region: str):
         self.client, self.ddb, self.table, self.region = streams_client, ddb_client, table, region
@@ -145,7 +147,7 @@ class DynamoDBStreamSource:
         return str(self.client.get_shard_iterator(**kw)["ShardIterator"])
 
     def read(self, shard_id: str, iterator: str, limit: int) -> ReadResult:
-        resp = self.client.get_records(ShardIterator=iterator, Limit=min(limit, 1000))
+        resp = self.client.get_records(ShardIterator=iterator, Limit=min(limit, self.max_read))
         recs = []
         for r in resp.get("Records", []):
             recs.append(self.to_lambda_record(r))

@@ -29,6 +29,10 @@ from ingestion.faults import Faults
 from ingestion.functions import Function, Mapping
 
 SHARD_REFRESH_S = 10.0
+# A shard read that came back with less than its limit is caught up: read it again no sooner than this.
+# Lambda itself polls a Kinesis shard about once a second and a DynamoDB stream four times a second;
+# locally every empty GetRecords costs the one moto process CPU that the writers need.
+CAUGHT_UP_READ_S = 0.2
 
 
 @dataclass
@@ -49,6 +53,7 @@ class ShardState:
     read_to_end: bool = False
     last_read_at: float = 0.0
     last_empty_read_at: float = 0.0  # when the latest read that found nothing new started
+    caught_up: bool = False  # the latest read returned less than its limit
 
 
 class StreamMapping:
@@ -62,6 +67,7 @@ class StreamMapping:
         self.destination, self.faults, self.region = destination, faults or Faults(), region
         self.stop = stop or threading.Event()
         self.retry_base_s, self.retry_cap_s, self.read_ahead = retry_base_s, retry_cap_s, read_ahead
+        self.source_limit = getattr(source, "max_read", 10000)
         self.uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"esm:{mapping_id}"))
         self.shards: dict[str, ShardState] = {}
         self._known: list[ShardInfo] = []
@@ -117,12 +123,16 @@ class StreamMapping:
         delay = self.faults.delay_shard.get(st.info.shard_id, 0.0)
         if delay and now - st.last_read_at < delay:
             return False
+        if st.caught_up and st.info.ending_sequence_number is None and now - st.last_read_at < CAUGHT_UP_READ_S:
+            return False  # (a closed shard gets no new records: it is read to its end at once)
         if st.iterator is None:
             after = st.last_read_seq or self.checkpoints.get(st.info.shard_id)
             st.iterator = self.source.iterator(st.info.shard_id, after, self.mapping.starting_position)
         st.last_read_at = now
-        res = self.source.read(st.info.shard_id, st.iterator, max(self.mapping.batch_size, 100))
+        limit = max(self.mapping.batch_size, 100)
+        res = self.source.read(st.info.shard_id, st.iterator, limit)
         st.iterator = res.next_iterator
+        st.caught_up = len(res.records) < min(limit, self.source_limit)
         if res.next_iterator is None:
             st.read_to_end = True
         if not res.records:
