@@ -93,7 +93,7 @@ def stage(event: Mapping[str, Any], prefix: str = "") -> Staged | None:
     if p is None:
         return None
     try:
-        p.keys = _child(table.column("dynamodb").combine_chunks(), "Keys")
+        item_keys = _child(table.column("dynamodb").combine_chunks(), "Keys")
         names = {ENTITY_NAMES[c] for c in pc.unique(p.entity).to_pylist()}
         if not names <= {"transaction", "order"}:
             raise _Fallback
@@ -102,7 +102,7 @@ def stage(event: Mapping[str, Any], prefix: str = "") -> Staged | None:
                 for f in img.type:
                     if f.name not in ATTRS or not _conforms(f.type, ATTRS[f.name]):
                         raise _Fallback
-        return _build(p, ENTITY_NAMES)
+        return _build(p, ENTITY_NAMES, item_keys)
     except (_Fallback, pa.ArrowInvalid):
         return None
 
@@ -174,7 +174,7 @@ def _dedupe(t: pa.Table, key: list[str], by_version: bool = True) -> pa.Table:
     return t.filter(keep).drop_columns(["_row"])
 
 
-def _build(p: Any, entity_names: tuple[str, ...]) -> Staged:
+def _build(p: Any, entity_names: tuple[str, ...], item_keys: pa.Array | None) -> Staged:
     code = {n: i for i, n in enumerate(entity_names)}
     deleted = pc.equal(p.op, "REMOVE")
     tables: dict[str, pa.Table] = {}
@@ -183,7 +183,7 @@ def _build(p: Any, entity_names: tuple[str, ...]) -> Staged:
         mask = pc.equal(p.entity, pa.scalar(code[entity], pa.int8()))
         if not pc.any(mask).as_py():
             continue
-        keys = _child_s(p, key_attr)
+        keys = _child_s(item_keys, key_attr)
         if keys is None or keys.filter(mask).null_count:
             raise _Fallback  # the per-event path names the missing key
         def col(name: str, tag: str = "S", mask: pa.Array = mask) -> pa.Array:
@@ -242,8 +242,7 @@ def _build(p: Any, entity_names: tuple[str, ...]) -> Staged:
     return Staged(tables, len(p.op))
 
 
-def _child_s(p: Any, key_attr: str) -> pa.Array | None:
-    k = p.keys
+def _child_s(k: pa.Array | None, key_attr: str) -> pa.Array | None:
     if k is None or k.type.get_field_index(key_attr) < 0:
         return None
     k = k.field(key_attr)
