@@ -31,16 +31,32 @@ def fill_lake(settings: Any, n: int, chunk: int = 5000) -> dict[str, Any]:
     return {"changes": n, "seconds": round(time.perf_counter() - t0, 2), "projected": counts}
 
 
-def replay_rate(settings: Any, to: str, first: int | None = None) -> dict[str, Any]:
+def replay_rate(settings: Any, to: str, first: int | None = None, bulk: bool = True) -> dict[str, Any]:
+    from reliability import warehouse_replay
     from reliability.replay import replay
 
     until = (BASE_TIME + _STEP * first).strftime("%Y-%m-%d %H:%M:%S.%f") if first else None
+    warehouse_replay.LAST_PHASES.clear()
     t0 = time.perf_counter()
-    p = replay(settings, to=to, until=until, quiet=True)
+    p = replay(settings, to=to, until=until, quiet=True, bulk=bulk)
     s = time.perf_counter() - t0
-    return {"command": f"cqrs replay --to {to}" + (f" --until '{until}'" if until else ""),
-            "changes": p.applied, "failed": len(p.failed), "seconds": round(s, 2),
-            "records_per_s": round(p.applied / s) if s else 0}
+    out = {"command": f"cqrs replay --to {to}" + (f" --until '{until}'" if until else "")
+           + ("" if bulk else "  (reliability.replay.replay(..., bulk=False): the per-record path)"),
+           "changes": p.applied, "failed": len(p.failed), "seconds": round(s, 2),
+           "records_per_s": round(p.applied / s) if s else 0}
+    if warehouse_replay.LAST_PHASES:
+        out["phases"] = dict(warehouse_replay.LAST_PHASES)
+    return out
+
+
+def _fresh_warehouse(settings: Any) -> Any:
+    from cqrs.provision import create_warehouse_database
+    from projections.warehouse.adapters import PostgresWarehouse
+
+    other = settings.with_(warehouse_dsn=settings.warehouse_dsn + "_per_record")
+    create_warehouse_database(other.warehouse_dsn)
+    PostgresWarehouse(other.warehouse_dsn).create_schema()
+    return other
 
 
 def _warehouse_counts(settings: Any) -> dict[str, int]:
@@ -59,6 +75,7 @@ def run(args: Any) -> dict[str, Any]:
 
     n = 5_000 if args.quick else 100_000
     n_search = 500 if args.quick else 5_000
+    n_per_record = 2_000 if args.quick else 20_000
     with private_stack() as settings:
         out: dict[str, Any] = {"lake_fill": fill_lake(settings, n)}
         out["warehouse"] = replay_rate(settings, "warehouse")
@@ -66,5 +83,9 @@ def run(args: Any) -> dict[str, Any]:
         # replayed again over the same warehouse: every change is an idempotent no-op
         again = replay_rate(settings, "warehouse")
         out["warehouse_again"] = {**again, "rows": _warehouse_counts(settings)}
+        # the per-record path (synthesized records through the projector's handler), for comparison:
+        # a window of the first changes, into a database of its own
+        out["warehouse_per_record"] = replay_rate(_fresh_warehouse(settings), "warehouse", first=n_per_record,
+                                                  bulk=False)
         out["search"] = replay_rate(settings, "search", first=n_search)
         return out

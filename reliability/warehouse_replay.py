@@ -180,36 +180,57 @@ def _csv(table: Any) -> bytes:
     return buf.getvalue()
 
 
-def load(dsn: str, tables: dict[str, Any]) -> None:
-    """One transaction: COPY every staging table, ANALYZE them, run every MERGE (the files of
-    redshift_sql/merge, version-guarded), empty staging. Errors as the warehouse adapter's."""
-    import psycopg
+class Loader:
+    """One warehouse session for a whole replay. Its staging tables are session-private TEMP tables
+    with the shared staging tables' names and columns: PostgreSQL resolves a table name in pg_temp
+    first, so the SAME merge statements (redshift_sql/merge) read them, the live projector's staging is
+    never touched, and temp tables are neither WAL-logged nor left with dead rows between units."""
 
-    from projections.warehouse.adapters import (_LOAD_LOCK, TerminalLoadError, TransientLoadError,
-                                                merge_statements)
+    def __init__(self, dsn: str):
+        import psycopg
 
-    try:
-        with psycopg.connect(dsn, connect_timeout=10) as c, c.transaction():
-            c.execute("SELECT pg_advisory_xact_lock(%s)", (_LOAD_LOCK,))
-            # a replay can be re-run from the lake: losing its last commit to a crash is harmless
-            c.execute("SET LOCAL synchronous_commit = off")
-            c.execute("SET LOCAL work_mem = '256MB'")
-            for t in STAGES:
-                c.execute(f"DELETE FROM {t}")
-            for t, data in tables.items():
-                if data.num_rows:
-                    with c.cursor().copy(f"COPY {t} ({', '.join(STAGES[t].columns)}) FROM STDIN (FORMAT csv)") as cp:
-                        cp.write(_csv(data))
-            for s in merge_statements("postgres"):
-                c.execute(s)
-            for t in STAGES:
-                c.execute(f"DELETE FROM {t}")
-    except psycopg.errors.UniqueViolation as e:
-        raise TransientLoadError(f"concurrent warehouse load, retry can help: {e}") from e
-    except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as e:
-        raise TerminalLoadError(f"the warehouse refused the load: {e.diag.message_primary or e}") from e
-    except psycopg.OperationalError as e:
-        raise TransientLoadError(f"warehouse load aborted, retry can help: {e}") from e
+        from projections.warehouse.adapters import TransientLoadError
+
+        try:
+            self.c = psycopg.connect(dsn, connect_timeout=10, autocommit=True)
+        except psycopg.OperationalError as e:
+            raise TransientLoadError(f"cannot connect to the warehouse: {e}") from e
+        self.c.execute("SET temp_buffers = '512MB'")  # before the first temp table of the session
+        for t in STAGES:
+            self.c.execute(f"CREATE TEMP TABLE {t} (LIKE public.{t})")
+
+    def close(self) -> None:
+        self.c.close()
+
+    def load(self, tables: dict[str, Any]) -> None:
+        """One transaction: COPY every staging table, then every MERGE of rows.MERGES (version-guarded).
+        Errors as the warehouse adapter's: TerminalLoadError (the data), TransientLoadError."""
+        import psycopg
+
+        from projections.warehouse.adapters import (_LOAD_LOCK, TerminalLoadError, TransientLoadError,
+                                                    merge_statements)
+
+        c = self.c
+        try:
+            with c.transaction():
+                # the live projector's loads share dimension keys: one load at a time, as adapters does
+                c.execute("SELECT pg_advisory_xact_lock(%s)", (_LOAD_LOCK,))
+                # a replay can be re-run from the lake: losing its last commit to a crash is harmless
+                c.execute("SET LOCAL synchronous_commit = off")
+                c.execute("SET LOCAL work_mem = '256MB'")
+                c.execute(f"TRUNCATE {', '.join(STAGES)}")  # the temp tables (pg_temp comes first)
+                for t, data in tables.items():
+                    if data.num_rows:
+                        with c.cursor().copy(f"COPY {t} ({', '.join(STAGES[t].columns)}) FROM STDIN (FORMAT csv)") as cp:
+                            cp.write(_csv(data))
+                for sql in merge_statements("postgres"):
+                    c.execute(sql)
+        except psycopg.errors.UniqueViolation as e:
+            raise TransientLoadError(f"concurrent warehouse load, retry can help: {e}") from e
+        except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as e:
+            raise TerminalLoadError(f"the warehouse refused the load: {e.diag.message_primary or e}") from e
+        except psycopg.OperationalError as e:
+            raise TransientLoadError(f"warehouse load aborted, retry can help: {e}") from e
 
 
 def replay(settings: Any, entities: list[str], since: str | None, until: str | None, keys: list[str] | None,
@@ -232,13 +253,19 @@ def replay(settings: Any, entities: list[str], since: str | None, until: str | N
     phases = {"units": 0, "stage_s": 0.0, "load_s": 0.0, "staged_rows": 0}
 
     def loader() -> None:
+        try:
+            session = Loader(settings.warehouse_dsn)
+        except BaseException as ex:  # noqa: BLE001 - re-raised by the caller's thread
+            errors.append(ex)
+            session = None
         while (item := todo.get()) is not None:
             e, n, i, tables, changes = item
             if errors:
                 continue  # drain: the replay stops at the first error that is not the data's
             t = time.monotonic()
             try:
-                load(settings.warehouse_dsn, tables)
+                assert session is not None
+                session.load(tables)
                 loaded.append(changes)
             except TerminalLoadError:
                 refused.append((e, n, i))
@@ -246,6 +273,8 @@ def replay(settings: Any, entities: list[str], since: str | None, until: str | N
                 errors.append(ex)
             phases["load_s"] += time.monotonic() - t
             phases["units"] += 1
+        if session is not None:
+            session.close()
 
     con = athena.local_connection(settings)
     worker = threading.Thread(target=loader, name="warehouse-replay-loader", daemon=True)
@@ -253,7 +282,8 @@ def replay(settings: Any, entities: list[str], since: str | None, until: str | N
     odd: list[str] = []
     try:
         phases["open_lake_s"] = time.monotonic() - t0
-        for e in entities:
+        # orders last: their Lines take the longest to stage, so that overlaps the other entities' loads
+        for e in sorted(entities, key=lambda x: x == "order"):
             t = time.monotonic()
             total, odd_e = read_entity(con, e, since, until, keys)
             odd += odd_e

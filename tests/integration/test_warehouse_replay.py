@@ -131,3 +131,12 @@ def test_bulk_replay_of_chosen_keys_and_a_time_window(local_stack, tmp_path):
     assert [r[0] for r in after["fact_transactions"]] == ["t-2", "t-3"]  # t-long was refused
     replay(lake, "warehouse", until="2030-01-01 00:00:00", quiet=True)
     assert _state(lake.warehouse_dsn) == before
+
+
+def test_redshift_and_athena_keep_the_per_record_path(local_stack):
+    from reliability.replay import _bulk_warehouse
+
+    assert _bulk_warehouse(local_stack)  # the local stack: DuckDB lake, PostgreSQL warehouse
+    assert not _bulk_warehouse(local_stack.with_(warehouse_dsn="postgresql://u@wg.123.us-east-1.redshift-serverless"
+                                                              ".amazonaws.com:5439/dev"))
+    assert not _bulk_warehouse(local_stack.with_(aws_endpoint_url=None))  # Athena reads the lake
