@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ingestion.change_event import ChangeEvent
 from projections.warehouse.adapters import TerminalLoadError, TransientLoadError, Warehouse
-from projections.warehouse.rows import build_batch
+from projections.warehouse.rows import Batch, build_batch
 
 
 @dataclass
@@ -68,13 +68,13 @@ def load(warehouse: Warehouse, events: list[ChangeEvent], out: Outcome) -> None:
     bad = {id(ch) for ch, _ in batch.failures}
     good = [ch for ch in events if id(ch) not in bad]
     if good:
-        _bisect(warehouse, good, out)
+        _bisect(warehouse, good, out, None if batch.failures else batch)  # no failures: good == events, reuse it
 
 
-def _bisect(warehouse: Warehouse, events: list[ChangeEvent], out: Outcome) -> None:
+def _bisect(warehouse: Warehouse, events: list[ChangeEvent], out: Outcome, built: Batch | None = None) -> None:
     try:
         out.loads += 1
-        warehouse.apply(build_batch(events))
+        warehouse.apply(built if built is not None else build_batch(events))
         out.applied += len(events)
     except TerminalLoadError as e:
         if len(events) == 1:
