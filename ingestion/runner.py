@@ -71,7 +71,7 @@ class FunctionSlot:
 class Runner:
     def __init__(self, settings: Settings, functions: tuple[Function, ...] | list[Function], *,
                  forward: bool = True, faults: dict[str, faults_mod.Faults] | None = None,
-                 checkpoint_dir: Path | None = None, workers: int = 8, retry_base_s: float = 0.2,
+                 checkpoint_dir: Path | None = None, workers: int = 16, retry_base_s: float = 0.2,
                  retry_cap_s: float = 2.0):
         self.settings = settings
         self.stop = threading.Event()
