@@ -2,15 +2,7 @@
 Transactions changes -> COPY input (CSV written by Arrow, in C) per staging table, without a Python
 object per record or per value.
 
-NOT WIRED YET: the handler (projections/warehouse/handler.py, owned elsewhere) decodes every record
-into a ChangeEvent before anything of the warehouse runs, and that decode alone costs more than this
-whole path. Wiring, in handler.process before the decode:
-
-    out = columnar.project(warehouse, event, settings.table_prefix, settings.warehouse_batch_size)
-    if out is not None:   # every record applied: nothing failed, nothing to retry
-        return {"batchItemFailures": []}
-    ...the per-event path exactly as today
-
+The handler (projections/warehouse/handler.py) tries this first, before any per-event decoding.
 `project` returns None whenever the per-event path must decide: a batch it cannot prove plain, or
 any load error (the per-event path then applies again, which the version-guarded MERGEs make
 harmless, bisects what the warehouse refuses and reports every failure and retry as today).
