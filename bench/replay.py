@@ -37,13 +37,15 @@ def replay_rate(settings: Any, to: str, first: int | None = None, bulk: bool = T
 
     until = (BASE_TIME + _STEP * first).strftime("%Y-%m-%d %H:%M:%S.%f") if first else None
     warehouse_replay.LAST_PHASES.clear()
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     p = replay(settings, to=to, until=until, quiet=True, bulk=bulk)
-    s = time.perf_counter() - t0
+    s, cpu = time.perf_counter() - t0, time.process_time() - c0
     out = {"command": f"cqrs replay --to {to}" + (f" --until '{until}'" if until else "")
            + ("" if bulk else "  (reliability.replay.replay(..., bulk=False): the per-record path)"),
            "changes": p.applied, "failed": len(p.failed), "seconds": round(s, 2),
-           "records_per_s": round(p.applied / s) if s else 0}
+           "records_per_s": round(p.applied / s) if s else 0,
+           # CPU of this process only (DuckDB, Arrow, the handler...): the servers' CPU is not in it
+           "process_cpu_s": round(cpu, 2)}
     if warehouse_replay.LAST_PHASES:
         out["phases"] = dict(warehouse_replay.LAST_PHASES)
     return out
