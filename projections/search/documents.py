@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from ingestion.change_event import ChangeEvent
 from projections.search.mappings import SKIPPED_ENTITIES, SPECS_BY_ENTITY, alias_name
 
@@ -35,6 +37,25 @@ class IndexAction:
     @property
     def key(self) -> tuple[str, str]:
         return (self.index, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedAction:
+    """An IndexAction already serialized (columnar.py): the bulk meta line and the document line,
+    byte for byte what the client's serializer writes for the equivalent IndexAction."""
+    index: str
+    id: str
+    version: int
+    meta: str
+    source: str
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.index, self.id)
+
+    @property
+    def document(self) -> dict[str, Any]:  # failure reports only
+        return orjson.loads(self.source)
 
 
 # --- exact conversions ------------------------------------------------------------------------

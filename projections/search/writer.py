@@ -22,12 +22,14 @@ from opensearchpy.exceptions import ConnectionError as OSConnectionError
 from opensearchpy.exceptions import TransportError
 
 from projections import retry as retry_mod
-from projections.search.documents import IndexAction
+from projections.search.documents import IndexAction, PreparedAction
+
+Action = IndexAction | PreparedAction  # a document to index, or the same already serialized
 
 
 @dataclass(frozen=True)
 class ItemFailure:
-    action: IndexAction
+    action: Action
     status: int
     reason: str
     retryable: bool
@@ -35,14 +37,20 @@ class ItemFailure:
 
 @dataclass
 class WriteOutcome:
-    written: list[IndexAction] = field(default_factory=list)      # incl. 409s
+    written: list[Action] = field(default_factory=list)      # incl. 409s
     failed: list[ItemFailure] = field(default_factory=list)
     attempts: int = 0
 
 
-def bulk_body(actions: list[IndexAction]) -> list[dict[str, Any]]:
-    body: list[dict[str, Any]] = []
+def bulk_body(actions: list[Action]) -> list[Any]:
+    """The bulk request as client.bulk takes it: a list of lines, each a dict the client serializes,
+    or for a PreparedAction the two lines already serialized (the serializer passes str through)."""
+    body: list[Any] = []
     for a in actions:
+        if type(a) is PreparedAction:
+            body.append(a.meta)
+            body.append(a.source)
+            continue
         # require_alias: a missing alias is an error, never an auto-created index with a guessed mapping.
         body.append({"index": {"_index": a.index, "_id": a.id, "version": a.version,
                                "version_type": "external", "require_alias": True}})
@@ -63,16 +71,16 @@ class BulkWriter:
         self.refresh = refresh
         self.budget_s = budget_s
 
-    def write(self, actions: list[IndexAction], budget_s: float | None = None) -> WriteOutcome:
+    def write(self, actions: list[Action], budget_s: float | None = None) -> WriteOutcome:
         ids = [a.key for a in actions]
         if len(ids) != len(set(ids)):
             raise ValueError("one action per document per bulk call (keep each id's highest version)")
         out = WriteOutcome()
         last: dict[tuple[str, str], ItemFailure] = {}
 
-        def attempt(pending: list[IndexAction]) -> list[IndexAction]:
+        def attempt(pending: list[Action]) -> list[Action]:
             out.attempts += 1
-            retry: list[IndexAction] = []
+            retry: list[Action] = []
             for action, status, reason, err_type in self._send(pending):
                 if 200 <= status < 300 or status == 409:
                     out.written.append(action)
@@ -95,7 +103,7 @@ class BulkWriter:
                                           f"{f.reason} (still failing after {out.attempts} attempts)", True))
         return out
 
-    def _send(self, actions: list[IndexAction]) -> list[tuple[IndexAction, int, str, str]]:
+    def _send(self, actions: list[Action]) -> list[tuple[Action, int, str, str]]:
         try:
             resp = self.client.bulk(body=bulk_body(actions), refresh=self.refresh)
         except OSConnectionError as e:  # includes timeouts: nothing known written, all retryable

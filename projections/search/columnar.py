@@ -1,0 +1,341 @@
+"""Columnar fast path of the search projector (issue 10): a Kinesis Lambda event of Orders and
+Transactions changes -> the bulk request's NDJSON lines, assembled by Arrow (in C) without a Python
+object per record or per value.
+
+The handler (projections/search/handler.py) tries `prepare` first. It returns the same actions the
+per-event path would write (one per document id, its highest version, the first such record winning
+a tie, in order of each id's first appearance), each already serialized exactly as the client's
+serializer (serializer.OrjsonSerializer) would serialize the per-event `bulk_body`: the same bytes
+(tests/unit/test_search_columnar.py compares whole bulk bodies). The writer sends them and checks
+every item's result as for any other action (per-item retry, back-pressure, 400s reported).
+
+`prepare` returns None, and the per-event path decides (and names every bad record), whenever the
+batch is not provably plain: an envelope `projections.lake.fast.parse` refuses, another table, an
+attribute or type tag outside the known shape (in the old image too: the per-event path decodes
+it), a number not in canonical form (its decoding and printing must be the identity), a JSON
+escape needed in any string written (`"`, `\\`, control characters), an empty or missing key, an
+order line with a missing attribute or an empty SKU, a timestamp Arrow inferred as a timestamp.
+"""
+from __future__ import annotations
+
+import binascii
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+
+from ingestion.change_event import ChangeEvent, from_kinesis_record
+from projections.search.documents import PreparedAction
+from projections.search.mappings import SPECS_BY_ENTITY, alias_name
+
+_S, _N = pa.struct([("S", pa.string())]), pa.struct([("N", pa.string())])
+_LINE = pa.struct([("M", pa.struct([("Sku", _S), ("Qty", _N), ("UnitPrice", _N), ("LineAmount", _N)]))])
+# Every attribute a batch may carry, with its one DynamoDB type tag (either entity's rows are checked
+# against all of them, as decode_image decodes every attribute whether the document reads it or not).
+ATTRS: dict[str, pa.DataType] = {
+    "TransactionId": _S, "OrderId": _S, "CustomerId": _S, "PaymentId": _S, "Merchant": _S, "Amount": _N,
+    "Currency": _S, "Country": _S, "PostedAt": _S, "Version": _N, "CartId": _S, "Status": _S,
+    "TotalAmount": _N, "CancelReason": _S, "SagaMode": _S, "CreatedAt": _S, "UpdatedAt": _S,
+    "Lines": pa.struct([("L", pa.list_(_LINE))]),
+}
+_KEY_ATTR = {"transaction": "TransactionId", "order": "OrderId"}
+# Numbers whose str(Decimal(n)) is n itself: no exponent, no leading zeros, no '+', and not so small
+# that Decimal prints it with an exponent (0.0000001 -> 1E-7).
+_NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$"
+_SMALL = r"^-?0\.000000"
+_INT = r"^(0|-?[1-9][0-9]{0,17})$"  # int(Decimal(n)) prints as n and fits orjson's 64-bit integers
+_UNSAFE = r'["\\\x00-\x1f]'  # what orjson would escape
+_READ = pajson.ReadOptions(use_threads=False, block_size=1 << 30)
+
+
+class _Fallback(Exception):
+    """Not provably plain: the whole batch takes the per-event path."""
+
+
+@dataclass
+class Prepared:
+    """The actions to write, and for each the Kinesis record it came from (for failure reports)."""
+
+    actions: list[PreparedAction]
+    records: list[Any]
+    rows: list[int]  # per action: its record's index in `records`
+    _changes: dict[tuple[str, str], ChangeEvent] = field(default_factory=dict)
+
+    def item_identifier(self, i: int) -> str:
+        return str(self.records[self.rows[i]]["kinesis"]["sequenceNumber"])
+
+    def change(self, i: int, prefix: str = "") -> ChangeEvent:
+        """The decoded change behind action i (decoded on demand: only failures need it)."""
+        key = self.actions[i].key
+        if key not in self._changes:
+            self._changes[key] = from_kinesis_record(self.records[self.rows[i]], prefix)
+        return self._changes[key]
+
+
+def prepare(event: Mapping[str, Any], prefix: str = "") -> Prepared | None:
+    """The batch's bulk actions, pre-serialized, or None: the per-event path must run."""
+    from projections.lake.fast import ENTITY_NAMES, _envelopes
+
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if not isinstance(records, list) or not records:
+        return None
+    try:  # as lake.fast.parse, keeping the parsed table for the Keys and the body for a quick escape check
+        datas = [r["kinesis"]["data"] for r in records]
+        seqs = [r["kinesis"]["sequenceNumber"] for r in records]
+        body = b"\n".join([binascii.a2b_base64(d, strict_mode=True) for d in datas])
+        table = pajson.read_json(io.BytesIO(body), read_options=_READ)
+        p = _envelopes(records, table, pa.array(seqs, pa.string()), prefix)
+        if p is None:
+            return None
+        names = [ENTITY_NAMES[c] for c in pc.unique(p.entity).to_pylist()]
+        if not set(names) <= set(_KEY_ATTR):
+            return None
+        # pyarrow refuses raw control characters and lone surrogates; with no backslash in any payload
+        # no string can hold a character orjson escapes, so the per-column checks can be skipped.
+        escapes = b"\\" in body
+        keys = _sub(table.column("dynamodb").combine_chunks(), "Keys")
+        return _build(p, names, ENTITY_NAMES, keys, prefix, escapes)
+    except (_Fallback, KeyError, TypeError, ValueError, binascii.Error, pa.ArrowException):
+        return None
+
+
+# --- checks ---------------------------------------------------------------------------------------
+def _matches(values: pa.Array, regex: str) -> bool:
+    return bool(pc.all(pc.fill_null(pc.match_substring_regex(values, regex), True)).as_py())
+
+
+def _number_ok(values: pa.Array) -> None:
+    if not _matches(values, _NUMBER) or pc.any(pc.fill_null(pc.match_substring_regex(values, _SMALL), False)).as_py():
+        raise _Fallback
+
+
+def _sub(arr: pa.Array, name: str) -> pa.Array:
+    """A struct child with the parent's nulls applied; a missing child or a non-struct: fallback."""
+    if not pa.types.is_struct(arr.type) or arr.type.get_field_index(name) < 0:
+        raise _Fallback
+    return pc.struct_field(arr, name)
+
+
+def _tagged(a: pa.Array, tag: str) -> pa.Array:
+    """The attribute's value under its one type tag; a present attribute without it ({}) is one the
+    per-event path cannot decode: fallback."""
+    if pa.types.is_null(a.type):
+        return pa.nulls(len(a), pa.string())
+    v = _sub(a, tag)
+    if v.null_count != a.null_count:
+        raise _Fallback
+    return v
+
+
+def _check_image(img: pa.StructArray | None) -> None:
+    """Every attribute known, with its type tag; every number canonical (so it decodes, and prints back)."""
+    if img is None:
+        return
+    for f in img.type:
+        if pa.types.is_null(f.type):
+            continue
+        if f.name not in ATTRS or not _same_shape(f.type, ATTRS[f.name]):
+            raise _Fallback
+        a = pc.struct_field(img, f.name)
+        if f.name == "Lines":
+            lst = _tagged(a, "L")
+            items = pc.list_flatten(lst)
+            if not len(items):
+                continue
+            m = _tagged(items, "M")  # a line that is not a map: fallback
+            for leaf in ("Sku", "Qty", "UnitPrice", "LineAmount"):
+                if m.type.get_field_index(leaf) >= 0:
+                    v = _tagged(pc.struct_field(m, leaf), "S" if leaf == "Sku" else "N")
+                    if leaf != "Sku":
+                        _number_ok(v)
+        else:
+            v = _tagged(a, "N" if ATTRS[f.name] == _N else "S")
+            if ATTRS[f.name] == _N:
+                _number_ok(v)
+
+
+def _same_shape(actual: pa.DataType, expected: pa.DataType) -> bool:
+    """`actual` (inferred) holds nothing beyond `expected`: children may be absent, none extra."""
+    from projections.lake.fast import _conforms
+
+    return _conforms(actual, expected)  # a string inferred as a timestamp does not conform: fallback
+
+
+def _safe(values: pa.Array, escapes: bool) -> pa.Array:
+    if escapes and pc.any(pc.fill_null(pc.match_substring_regex(values, _UNSAFE), False)).as_py():
+        raise _Fallback
+    return values
+
+
+# --- building ------------------------------------------------------------------------------------
+def _attr(p: Any, name: str, tag: str) -> pa.Array:
+    """The projected image's attribute (NewImage, or OldImage for a removal): its `tag` child, or nulls."""
+    n = len(p.op)
+    want = pa.string() if tag in ("S", "N") else ATTRS[name].field(tag).type
+    vals = []
+    for img in (p.new, p.old):
+        if img is None or img.type.get_field_index(name) < 0:
+            vals.append(pa.nulls(n, want))
+            continue
+        a = pc.struct_field(img, name)
+        v = pa.nulls(n, want) if pa.types.is_null(a.type) else _tagged(a, tag)
+        if pa.types.is_null(v.type):
+            v = pa.nulls(n, want)
+        vals.append(v)
+    new, old = vals
+    if new.type != want or old.type != want:
+        raise _Fallback
+    return pc.if_else(p.new_valid, new, old)
+
+
+def _field(name: str, values: pa.Array, quoted: bool = True) -> pa.Array:
+    """`"name":"value",` per row, or null where the value is null (the per-event path drops None fields)."""
+    q = '"' if quoted else ""
+    return pc.binary_join_element_wise(f'"{name}":{q}', values, f"{q},", "")
+
+
+def _nonempty(values: pa.Array) -> pa.Array:
+    return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+
+
+def _text(*parts: pa.Array) -> pa.Array:
+    """documents._text: the non-empty parts joined by spaces."""
+    joined = pc.binary_join_element_wise(*[_nonempty(x) for x in parts], " ", null_handling="skip")
+    return pc.fill_null(joined, "")
+
+
+def _tail(ids: pa.Array, version: pa.Array, deleted: pa.Array, ttl: pa.Array) -> pa.Array:
+    """The fields to_index_action appends to every document, and the closing brace."""
+    return pc.binary_join_element_wise(
+        '"id":"', ids, '","version":', pc.cast(version, pa.string()), ',"deleted":',
+        pc.if_else(deleted, "true", "false"), ',"ttl_expired":', pc.if_else(ttl, "true", "false"), "}", "")
+
+
+def _lines(p: Any, mask: pa.Array, escapes: bool) -> tuple[pa.Array, pa.Array, pa.Array, pa.Array]:
+    """Per order: the `skus` JSON, the `lines` JSON, `line_count` and the SKUs joined for `text`."""
+    lst = _attr(p, "Lines", "L").filter(mask)
+    lst = pc.fill_null(lst, pa.scalar([], lst.type))  # no Lines: [] (null lists would skew the offsets)
+    n = len(lst)
+    count = pc.list_value_length(lst)
+    items = pc.list_flatten(lst)
+    offsets = pc.subtract(lst.offsets, lst.offsets[0])
+    if not len(items):
+        empty = pa.repeat(pa.scalar("[]"), n)
+        return empty, empty, count, pa.nulls(n, pa.string())
+    m = _sub(items, "M")
+    leaves = []
+    for name, tag in (("Sku", "S"), ("Qty", "N"), ("UnitPrice", "N"), ("LineAmount", "N")):
+        v = _tagged(_sub(m, name), tag)  # a line without the attribute: fallback
+        if v.null_count:  # the per-event path writes null
+            raise _Fallback
+        leaves.append(v)
+    sku, qty, price, amount = leaves
+    if pc.any(pc.equal(sku, "")).as_py() or not _matches(qty, _INT):
+        raise _Fallback  # an empty SKU is not in skus/text; a Qty int() would print differently
+    _safe(sku, escapes)
+    one = pc.binary_join_element_wise('{"sku":"', sku, '","qty":', qty, ',"unit_price":"', price,
+                                      '","line_amount":"', amount, '"}', "")
+    quoted = pc.binary_join_element_wise('"', sku, '"', "")
+
+    def per_order(values: pa.Array, sep: str) -> pa.Array:
+        return pc.fill_null(pc.binary_join(pa.ListArray.from_arrays(offsets, values), sep), "")
+
+    lines = pc.binary_join_element_wise("[", per_order(one, ","), "]", "")
+    skus = pc.binary_join_element_wise("[", per_order(quoted, ","), "]", "")
+    return skus, lines, count, per_order(sku, " ")
+
+
+def _build(p: Any, names: list[str], entity_names: tuple[str, ...], keys: pa.StructArray, prefix: str,
+           escapes: bool) -> Prepared:
+    for img in (p.new, p.old):
+        _check_image(img)
+    for f in keys.type:  # decode_image decodes every key attribute; only the two S keys are known here
+        k = pc.struct_field(keys, f.name)
+        if f.name in _KEY_ATTR.values():
+            _tagged(k, "S")
+        elif pc.any(pc.is_valid(k)).as_py():
+            raise _Fallback
+    deleted = pc.equal(p.op, "REMOVE")
+    docs, metas, ids, versions, rows, ents = [], [], [], [], [], []
+    for code, entity in enumerate(entity_names):
+        if entity not in names:
+            continue
+        mask = pc.equal(p.entity, pa.scalar(code, pa.int8()))
+        key_attr = _KEY_ATTR[entity]
+        if keys.type.get_field_index(key_attr) < 0:
+            raise _Fallback
+        doc_id = _tagged(_sub(keys, key_attr), "S").filter(mask)
+        if doc_id.null_count or pc.any(pc.equal(doc_id, "")).as_py():
+            raise _Fallback  # BuildError for that record: the per-event path reports it
+        _safe(doc_id, escapes)
+
+        def s(name: str, mask: pa.Array = mask) -> pa.Array:
+            return _safe(_attr(p, name, "S").filter(mask), escapes)
+
+        def money(name: str, mask: pa.Array = mask) -> pa.Array:
+            return _attr(p, name, "N").filter(mask)  # canonical (checked above): str(Decimal(n)) == n
+
+        version, dele, ttl = p.version.filter(mask), deleted.filter(mask), p.ttl.filter(mask)
+        if entity == "transaction":
+            tid, cid, mer, cty = s("TransactionId"), s("CustomerId"), s("Merchant"), s("Country")
+            parts = [_field("transaction_id", tid), _field("customer_id", cid), _field("payment_id", s("PaymentId")),
+                     _field("merchant", mer), _field("amount", money("Amount")), _field("currency", s("Currency")),
+                     _field("country", cty), _field("posted_at", s("PostedAt")),
+                     _field("text", _text(tid, cid, mer, cty))]
+        else:
+            oid, cid, status, reason = s("OrderId"), s("CustomerId"), s("Status"), s("CancelReason")
+            skus, lines, count, sku_text = _lines(p, mask, escapes)
+            parts = [_field("order_id", oid), _field("customer_id", cid), _field("cart_id", s("CartId")),
+                     _field("status", status), _field("total_amount", money("TotalAmount")),
+                     _field("currency", s("Currency")), _field("cancel_reason", reason),
+                     _field("saga_mode", s("SagaMode")), _field("skus", skus, False),
+                     _field("line_count", pc.cast(count, pa.string()), False), _field("lines", lines, False),
+                     _field("created_at", s("CreatedAt")), _field("updated_at", s("UpdatedAt")),
+                     _field("text", _text(oid, cid, status, reason, sku_text))]
+        docs.append(pc.binary_join_element_wise("{", *parts, _tail(doc_id, version, dele, ttl), "",
+                                                null_handling="skip"))
+        alias = orjson.dumps(alias_name(SPECS_BY_ENTITY[entity].resource, prefix)).decode()
+        metas.append(pc.binary_join_element_wise(
+            '{"index":{"_index":' + alias + ',"_id":"', doc_id, '","version":', pc.cast(version, pa.string()),
+            ',"version_type":"external","require_alias":true}}', ""))
+        ids.append(doc_id)
+        versions.append(version)
+        rows.append(pc.indices_nonzero(mask))
+        ents.append(pa.repeat(pa.scalar(code, pa.int8()), len(doc_id)))
+    t = pa.table({"e": pa.concat_arrays(ents), "id": pa.concat_arrays(ids), "version": pa.concat_arrays(versions),
+                  "row": pc.cast(pa.concat_arrays(rows), pa.int64()), "doc": pa.concat_arrays(docs),
+                  "meta": pa.concat_arrays(metas)})
+    t = _highest_versions(t)
+    aliases = {c: alias_name(SPECS_BY_ENTITY[e].resource, prefix) for c, e in enumerate(entity_names) if e in names}
+    cols = [t.column(c).to_pylist() for c in ("e", "id", "version", "meta", "doc", "row")]
+    actions = [PreparedAction(aliases[e], i, v, m, d) for e, i, v, m, d, _ in zip(*cols)]
+    return Prepared(actions, p.records, cols[5])
+
+
+def _highest_versions(t: pa.Table) -> pa.Table:
+    """Per (entity, id) the first row with the highest version, in order of each id's first row
+    (the handler's dict: a higher version replaces the value, a tie keeps the first)."""
+    by_key = [("e", "ascending"), ("id", "ascending")]
+    best = t.take(pc.sort_indices(t, sort_keys=[*by_key, ("version", "descending"), ("row", "ascending")]))
+    first = t.take(pc.sort_indices(t, sort_keys=[*by_key, ("row", "ascending")]))
+    starts = _group_starts(best)
+    winners = best.filter(starts)
+    order = pc.sort_indices(first.column("row").filter(_group_starts(first)))  # first appearance per key
+    return winners.take(order)
+
+
+def _group_starts(t: pa.Table) -> pa.Array:
+    n = t.num_rows
+    if n == 0:
+        return pa.array([], pa.bool_())
+    diff = None
+    for k in ("e", "id"):
+        col = t.column(k).combine_chunks()
+        d = pc.not_equal(col.slice(1), col.slice(0, n - 1))
+        diff = d if diff is None else pc.or_(diff, d)
+    return pa.concat_arrays([pa.array([True]), diff])
