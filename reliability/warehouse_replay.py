@@ -207,8 +207,12 @@ class Loader:
         Errors as the warehouse adapter's: TerminalLoadError (the data), TransientLoadError."""
         import psycopg
 
-        from projections.warehouse.adapters import (_LOAD_LOCK, TerminalLoadError, TransientLoadError,
-                                                    merge_statements)
+        from projections.warehouse.adapters import (
+            _LOAD_LOCK,
+            TerminalLoadError,
+            TransientLoadError,
+            merge_statements,
+        )
 
         c = self.c
         try:
