@@ -5,8 +5,10 @@ twice: OURS (the production modules) and a NAIVE reference written the way commo
                    -> store.parquet_bytes; ours_per_event: decode_lambda_event -> columns.build
              naive: TypeDeserializer per record -> list of dicts -> pandas DataFrame -> Parquet
                     (awswrangler's path: pyarrow.Table.from_pandas + pq.write_table)
-  search     ours: decode -> to_index_action -> highest version per id -> writer.bulk_body, serialized
+  search     ours: what the handler runs for these batches: search/columnar.prepare (parsed by pyarrow.json,
+                   deduplicated by Arrow, each bulk line assembled by Arrow) -> writer.bulk_body, serialized
                    as client.bulk serializes it with our client's serializer (OrjsonSerializer, a line per item)
+             ours_per_event: decode -> to_index_action -> highest version per id -> the same serialization
              naive: TypeDeserializer -> helpers.bulk-style action dicts ({_index,_id,_source}) ->
                     helpers.expand_action + the default JSON serializer
   warehouse  ours: what the handler runs for these batches: warehouse/columnar.stage (parsed, deduplicated
@@ -73,14 +75,27 @@ def _best_actions(event: Mapping[str, Any]) -> list[Any]:
     return list(best.values())
 
 
-def search_ours(event: Mapping[str, Any]) -> Output:
+def _bulk_bytes(actions: list[Any]) -> bytes:
     from projections.search.serializer import OrjsonSerializer
     from projections.search.writer import bulk_body
 
-    best = _best_actions(event)
     ser = OrjsonSerializer()  # the client's serializer (client.make_client); client.bulk joins a list body
-    body = "\n".join(ser.dumps(x) for x in bulk_body(best)) + "\n"
-    data = body.encode()
+    return ("\n".join(ser.dumps(x) for x in bulk_body(actions)) + "\n").encode()
+
+
+def search_ours(event: Mapping[str, Any]) -> Output:
+    """What the handler runs for these batches: search/columnar.prepare (Arrow-built NDJSON lines)."""
+    from projections.search.columnar import prepare
+
+    prepared = prepare(event)
+    assert prepared is not None, "the bench batch must take the columnar path"
+    data = _bulk_bytes(prepared.actions)
+    return len(event["Records"]), len(data), data
+
+
+def search_per_event(event: Mapping[str, Any]) -> Output:
+    """Ours without the columnar path: decode -> to_index_action -> highest version per id (odd batches)."""
+    data = _bulk_bytes(_best_actions(event))
     return len(event["Records"]), len(data), data
 
 
@@ -250,6 +265,6 @@ def warehouse_naive(event: Mapping[str, Any]) -> Output:
 PATHS: dict[str, dict[str, Callable[[Mapping[str, Any]], Output]]] = {
     "lake": {"ours": lake_ours, "ours_per_event": lake_per_event, "naive": lake_naive,
              "naive_powertools": lake_naive_powertools},
-    "search": {"ours": search_ours, "naive": search_naive},
+    "search": {"ours": search_ours, "ours_per_event": search_per_event, "naive": search_naive},
     "warehouse": {"ours": warehouse_ours, "ours_per_event": warehouse_per_event, "naive": warehouse_naive},
 }

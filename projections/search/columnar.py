@@ -45,9 +45,9 @@ ATTRS: dict[str, pa.DataType] = {
 }
 _KEY_ATTR = {"transaction": "TransactionId", "order": "OrderId"}
 # Numbers whose str(Decimal(n)) is n itself: no exponent, no leading zeros, no '+', and not so small
-# that Decimal prints it with an exponent (0.0000001 -> 1E-7).
-_NUMBER = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$"
-_SMALL = r"^-?0\.000000"
+# that Decimal prints it with an exponent (0.0000001 -> 1E-7, 0.0000000 -> 0E-7: a fraction of 0
+# needs a non-zero digit within its first six decimals, or at most six zeros).
+_NUMBER = r"^-?([1-9][0-9]*(\.[0-9]+)?|0(\.(0{0,5}[1-9][0-9]*|0{1,6}))?)$"
 _INT = r"^(0|-?[1-9][0-9]{0,17})$"  # int(Decimal(n)) prints as n and fits orjson's 64-bit integers
 _UNSAFE = r'["\\\x00-\x1f]'  # what orjson would escape
 _READ = pajson.ReadOptions(use_threads=False, block_size=1 << 30)
@@ -64,17 +64,13 @@ class Prepared:
     actions: list[PreparedAction]
     records: list[Any]
     rows: list[int]  # per action: its record's index in `records`
-    _changes: dict[tuple[str, str], ChangeEvent] = field(default_factory=dict)
+    _position: dict[tuple[str, str], int] = field(default_factory=dict)
 
-    def item_identifier(self, i: int) -> str:
-        return str(self.records[self.rows[i]]["kinesis"]["sequenceNumber"])
-
-    def change(self, i: int, prefix: str = "") -> ChangeEvent:
-        """The decoded change behind action i (decoded on demand: only failures need it)."""
-        key = self.actions[i].key
-        if key not in self._changes:
-            self._changes[key] = from_kinesis_record(self.records[self.rows[i]], prefix)
-        return self._changes[key]
+    def change(self, key: tuple[str, str], prefix: str = "") -> ChangeEvent:
+        """The decoded change behind the action for `key` (decoded on demand: only failures need it)."""
+        if not self._position:
+            self._position = {a.key: i for i, a in enumerate(self.actions)}
+        return from_kinesis_record(self.records[self.rows[self._position[key]]], prefix)
 
 
 def prepare(event: Mapping[str, Any], prefix: str = "") -> Prepared | None:
@@ -110,7 +106,7 @@ def _matches(values: pa.Array, regex: str) -> bool:
 
 
 def _number_ok(values: pa.Array) -> None:
-    if not _matches(values, _NUMBER) or pc.any(pc.fill_null(pc.match_substring_regex(values, _SMALL), False)).as_py():
+    if not _matches(values, _NUMBER):
         raise _Fallback
 
 
@@ -308,24 +304,24 @@ def _build(p: Any, names: list[str], entity_names: tuple[str, ...], keys: pa.Str
         rows.append(pc.indices_nonzero(mask))
         ents.append(pa.repeat(pa.scalar(code, pa.int8()), len(doc_id)))
     t = pa.table({"e": pa.concat_arrays(ents), "id": pa.concat_arrays(ids), "version": pa.concat_arrays(versions),
-                  "row": pc.cast(pa.concat_arrays(rows), pa.int64()), "doc": pa.concat_arrays(docs),
-                  "meta": pa.concat_arrays(metas)})
-    t = _highest_versions(t)
+                  "row": pc.cast(pa.concat_arrays(rows), pa.int64())})
+    keep = _highest_versions(t)  # positions in t; the documents are taken once, at the end
     aliases = {c: alias_name(SPECS_BY_ENTITY[e].resource, prefix) for c, e in enumerate(entity_names) if e in names}
-    cols = [t.column(c).to_pylist() for c in ("e", "id", "version", "meta", "doc", "row")]
-    actions = [PreparedAction(aliases[e], i, v, m, d) for e, i, v, m, d, _ in zip(*cols)]
-    return Prepared(actions, p.records, cols[5])
+    cols = [t.column(c).combine_chunks().take(keep).to_pylist() for c in ("e", "id", "version", "row")]
+    cols += [pa.concat_arrays(x).take(keep).to_pylist() for x in (metas, docs)]
+    actions = [PreparedAction(aliases[e], i, v, m, d) for e, i, v, _, m, d in zip(*cols)]
+    return Prepared(actions, p.records, cols[3])
 
 
-def _highest_versions(t: pa.Table) -> pa.Table:
-    """Per (entity, id) the first row with the highest version, in order of each id's first row
-    (the handler's dict: a higher version replaces the value, a tie keeps the first)."""
+def _highest_versions(t: pa.Table) -> pa.Array:
+    """Positions in t of, per (entity, id), the first row with the highest version, in order of each
+    id's first row (the handler's dict: a higher version replaces the value, a tie keeps the first)."""
     by_key = [("e", "ascending"), ("id", "ascending")]
-    best = t.take(pc.sort_indices(t, sort_keys=[*by_key, ("version", "descending"), ("row", "ascending")]))
-    first = t.take(pc.sort_indices(t, sort_keys=[*by_key, ("row", "ascending")]))
-    starts = _group_starts(best)
-    winners = best.filter(starts)
-    order = pc.sort_indices(first.column("row").filter(_group_starts(first)))  # first appearance per key
+    best = pc.sort_indices(t, sort_keys=[*by_key, ("version", "descending"), ("row", "ascending")])
+    first = pc.sort_indices(t, sort_keys=[*by_key, ("row", "ascending")])
+    winners = best.filter(_group_starts(t.take(best)))
+    firsts = first.filter(_group_starts(t.take(first)))  # same groups, same order as `winners`
+    order = pc.sort_indices(t.column("row").take(firsts))  # first appearance per key
     return winners.take(order)
 
 

@@ -7,6 +7,10 @@ record's sequence number in `batchItemFailures`. An unreachable or busy OpenSear
 back to the mapping: back-pressure, not parking. Nothing is dropped: a record is either written,
 superseded by a higher version of the same aggregate in the same batch (its effect is contained in
 that write), skipped by design (`mappings.SKIPPED_ENTITIES`), or reported.
+
+Plain batches of Orders/Transactions changes skip the decode and build: `columnar.prepare` gives the
+same actions already serialized (proven byte for byte, tests/unit/test_search_columnar.py); the
+write, its per-item checks and the failure reports are the same; any other batch: None, per event.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from cqrs.settings import Settings
 from ingestion.change_event import ChangeEvent, decode_lambda_event
 from projections import retry
 from projections.failures import raw_records, send_to_failures
+from projections.search import columnar
 from projections.search.documents import BuildError, IndexAction, to_index_action
 from projections.search.writer import BulkWriter
 
@@ -55,30 +60,41 @@ def process(event: Mapping[str, Any], *, search: Any, s3: Any, settings: Setting
     if wait_s is None:
         wait_s = retry.wait_budget(None, settings)
     raw = raw_records(event)
-    batch = decode_lambda_event(event, prefix=settings.table_prefix)
     failed: dict[str, dict[str, Any]] = {}  # item identifier -> failure report (ordered)
+    fast = columnar.prepare(event, settings.table_prefix)
+    if fast is not None:  # a plain batch: the same actions, serialized by Arrow (search/columnar.py)
+        records = len(fast.records)
+        actions: list[Any] = fast.actions
 
-    for f in batch.failures:
-        failed[f.item_identifier] = {"reason": f"undecodable record: {f.reason}", "status": None}
+        def change(key: tuple[str, str]) -> ChangeEvent:
+            return fast.change(key, settings.table_prefix)
+    else:
+        batch = decode_lambda_event(event, prefix=settings.table_prefix)
+        records = len(raw) or len(batch.events)
+        for f in batch.failures:
+            failed[f.item_identifier] = {"reason": f"undecodable record: {f.reason}", "status": None}
 
-    # Build, then keep the highest version per document: one write per id per bulk call.
-    best: dict[tuple[str, str], tuple[IndexAction, ChangeEvent]] = {}
-    for ev in batch.events:
-        try:
-            action = to_index_action(ev, settings.table_prefix)
-        except BuildError as e:
-            failed[ev.item_identifier] = {"reason": f"cannot build document: {e}", "status": None, "event": ev}
-            continue
-        if action is None:
-            continue
-        cur = best.get(action.key)
-        if cur is None or action.version > cur[0].version:
-            best[action.key] = (action, ev)
+        # Build, then keep the highest version per document: one write per id per bulk call.
+        best: dict[tuple[str, str], tuple[IndexAction, ChangeEvent]] = {}
+        for ev in batch.events:
+            try:
+                action = to_index_action(ev, settings.table_prefix)
+            except BuildError as e:
+                failed[ev.item_identifier] = {"reason": f"cannot build document: {e}", "status": None, "event": ev}
+                continue
+            if action is None:
+                continue
+            cur = best.get(action.key)
+            if cur is None or action.version > cur[0].version:
+                best[action.key] = (action, ev)
+        actions = [a for a, _ in best.values()]
 
-    by_key = {k: ev for k, (_, ev) in best.items()}
-    outcome = writer.write([a for a, _ in best.values()], budget_s=wait_s)
+        def change(key: tuple[str, str]) -> ChangeEvent:
+            return best[key][1]
+
+    outcome = writer.write(actions, budget_s=wait_s)
     for item in outcome.failed:
-        ev = by_key[item.action.key]
+        ev = change(item.action.key)
         failed[ev.item_identifier] = {"reason": item.reason, "status": item.status, "event": ev,
                                       "document": item.action.document, "retryable": item.retryable}
 
@@ -87,6 +103,6 @@ def process(event: Mapping[str, Any], *, search: Any, s3: Any, settings: Setting
             continue  # Lambda retries it; after its retries the mapping's on-failure destination keeps it
         send_to_failures(s3, settings.failures_bucket, FAILURE_PREFIX, "search-projector", ident, raw.get(ident), info)
 
-    log.info("search projector: %d records, %d documents written, %d failed",
-             len(raw) or len(batch.events), len(outcome.written), len(failed))
+    log.info("search projector: %d records (%s), %d documents written, %d failed", records,
+             "columnar" if fast is not None else "per event", len(outcome.written), len(failed))
     return {"batchItemFailures": [{"itemIdentifier": i} for i in failed]}
