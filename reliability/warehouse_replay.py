@@ -197,7 +197,7 @@ class Loader:
             raise TransientLoadError(f"cannot connect to the warehouse: {e}") from e
         self.c.execute("SET temp_buffers = '512MB'")  # before the first temp table of the session
         for t in STAGES:
-            self.c.execute(f"CREATE TEMP TABLE {t} (LIKE public.{t})")
+            self.c.execute(f"CREATE TEMP TABLE {t} (LIKE {t})")  # resolves to the shared table: no temp one yet
 
     def close(self) -> None:
         self.c.close()
