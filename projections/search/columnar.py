@@ -182,6 +182,8 @@ def _attr(p: Any, name: str, tag: str) -> pa.Array:
         v = pa.nulls(n, want) if pa.types.is_null(a.type) else _tagged(a, tag)
         if pa.types.is_null(v.type):
             v = pa.nulls(n, want)
+        elif v.type != want and _same_shape(v.type, want):
+            v = v.cast(want)  # e.g. only empty Lines in this batch: list<null>
         vals.append(v)
     new, old = vals
     if new.type != want or old.type != want:
