@@ -13,7 +13,7 @@ every item's result as for any other action (per-item retry, back-pressure, 400s
 batch is not provably plain: an envelope `projections.lake.fast.parse` refuses, another table, an
 attribute or type tag outside the known shape (in the old image too: the per-event path decodes
 it), a number not in canonical form (its decoding and printing must be the identity), a JSON
-escape needed in any string written (`"`, `\\`, control characters), an empty or missing key, an
+escape needed in any string written (`"`, `\\`, control characters), invalid UTF-8, an empty or missing key, an
 order line with a missing attribute or an empty SKU, a timestamp Arrow inferred as a timestamp.
 """
 from __future__ import annotations
@@ -84,6 +84,8 @@ def prepare(event: Mapping[str, Any], prefix: str = "") -> Prepared | None:
         datas = [r["kinesis"]["data"] for r in records]
         seqs = [r["kinesis"]["sequenceNumber"] for r in records]
         body = b"\n".join([binascii.a2b_base64(d, strict_mode=True) for d in datas])
+        if not body.isascii():
+            body.decode()  # pyarrow.json keeps invalid UTF-8 that orjson.loads refuses: ValueError, fallback
         table = pajson.read_json(io.BytesIO(body), read_options=_READ)
         p = _envelopes(records, table, pa.array(seqs, pa.string()), prefix)
         if p is None:
