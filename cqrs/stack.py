@@ -218,10 +218,16 @@ class Stack:
             time.sleep(0.05)
         if pid_alive(pid):
             try:
-                os.killpg(pid, signal.SIGKILL)
+                os.killpg(pid, signal.SIGKILL)  # hung (e.g. SIGSTOPped): SIGKILL still lands
             except ProcessLookupError:
                 pass
             _reap(pid)
+        # Wait until the pid is really gone (also as a zombie): PostgreSQL refuses to start while
+        # the pid in its postmaster.pid answers kill(0), which a not-yet-reaped zombie does.
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+            _reap(pid)
+            time.sleep(0.05)
 
     def status(self) -> dict[str, Any]:
         state = self.read_state()

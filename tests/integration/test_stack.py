@@ -76,6 +76,27 @@ def test_up_on_a_running_stack_restarts_only_the_dead_component(private_stack):
     assert stack.status()["running"]
 
 
+def test_up_replaces_a_hung_postgres_keeping_its_data(private_stack):
+    # A SIGSTOPped postmaster is alive but never answers: `up` must replace it, and the new one
+    # must not trip over the old one's postmaster.pid (it did, while the old pid lingered).
+    # Through the CLI, as an operator would: the postmaster is then no child of this process and its
+    # zombie is reaped by someone else, later.
+    stack = Stack(private_stack)
+    assert cli(private_stack, "up", "--detach").returncode == 0
+    before = stack.read_state()["components"]
+    with psycopg.connect(stack.read_state()["endpoints"]["postgres_dsn"], autocommit=True) as c:
+        c.execute("create table kept (x int)")
+    os.kill(before["postgres"]["pid"], signal.SIGSTOP)
+    up = cli(private_stack, "up", "--detach")
+    assert up.returncode == 0, up.stderr[-2000:]
+    after = stack.read_state()["components"]
+    assert after["postgres"]["pid"] != before["postgres"]["pid"] and not pid_alive(before["postgres"]["pid"])
+    assert after["moto"]["pid"] == before["moto"]["pid"]
+    with psycopg.connect(stack.read_state()["endpoints"]["postgres_dsn"]) as c:
+        assert c.execute("select count(*) from kept").fetchone() == (0,)
+    assert stack.status()["running"]
+
+
 def test_fresh_starts_every_store_empty(private_stack):
     stack = Stack(private_stack)
     stack.up()
