@@ -39,7 +39,7 @@ class IndexAction:
         return (self.index, self.id)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: 3x cheaper to create (10,000 per batch); never mutated
 class PreparedAction:
     """An IndexAction already serialized (columnar.py): the bulk meta line and the document line,
     byte for byte what the client's serializer writes for the equivalent IndexAction."""
