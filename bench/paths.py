@@ -1,7 +1,7 @@
 """Each projector's pure path, from a parsed Lambda event to the bytes its store receives, written
 twice: OURS (the production modules) and a NAIVE reference written the way common tutorials do it.
 
-  lake       ours: handler.build (fast.parse + fast.build: pyarrow.json, columnar, + quality.evaluate)
+  lake       ours: handler.build (columnar.parse + fast.build: pyarrow.json, columnar, + quality.evaluate)
                    -> store.parquet_bytes; ours_per_event: decode_lambda_event -> columns.build
              naive: TypeDeserializer per record -> list of dicts -> pandas DataFrame -> Parquet
                     (awswrangler's path: pyarrow.Table.from_pandas + pq.write_table)

@@ -2,13 +2,13 @@
 path, without a Python object per record or per attribute.
 
 Why (BENCHMARKS.md, issue 10): decoding DynamoDB JSON into Decimal dicts record by record costs ~80%
-of the per-event path. Here the payloads are base64-decoded, joined as NDJSON and parsed once by
-`pyarrow.json` against the DynamoDB-JSON shape of every attribute the lake knows (`Amount` is
+of the per-event path. Here the batch is parsed once by `ingestion.columnar.parse` (pyarrow.json),
+checked against the DynamoDB-JSON shape of every attribute the lake knows (`Amount` is
 `{"N": string}`, ...); numbers stay strings until Arrow casts them to `decimal128(38, s)`, which is
 exact and refuses lost digits. Everything else in C (pyarrow.compute).
 
 The fast path only takes what it can prove equal to the per-event path; the rest falls back:
-  * the whole batch (`parse` returns None) when an envelope is not what Kinesis Data Streams for
+  * the whole batch (`columnar.parse` returns None) when an envelope is not what Kinesis Data Streams for
     DynamoDB writes: not base64 JSON, unknown table or eventName, no NewImage/Version, ...: the
     per-event path then names each bad record with its reason;
   * one entity (its rows go through `decode_lambda_event` + `columns.build`) when any of its rows
@@ -20,31 +20,23 @@ Tested for equality with the per-event path in tests/unit/test_lake_fast.py. Pur
 """
 from __future__ import annotations
 
-import binascii
-import io
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pajson
 
-from cqrs.resources import TABLES_BY_NAME
 from ingestion.change_event import (
-    OPERATIONS,
-    TTL_PRINCIPAL,
     ChangeEvent,
     DecodeFailure,
     decode_lambda_event,
     from_kinesis_record,
 )
+from ingestion.columnar import CODE, ENTITY_NAMES, Parsed, child, conforms, leaf
 from projections.lake import columns
 from projections.lake.schema import ENTITIES, META, UTC_TS, Column, Entity
 
-ENTITY_NAMES: tuple[str, ...] = tuple(ENTITIES)
-_CODE = {n: i for i, n in enumerate(ENTITY_NAMES)}
 _TAG = {"string": "S", "timestamp": "S", "decimal": "N", "bigint": "N", "bool": "BOOL"}
 _LINE_FIELDS = ("LineAmount", "Qty", "Sku", "UnitPrice")  # sorted: the order to_json writes them in
 _LINES_TYPE = pa.struct([("L", pa.list_(pa.struct([("M", pa.struct(
@@ -56,18 +48,14 @@ _SCIENTIFIC_SMALL = r"^-?0\.000000"
 _JSON_UNSAFE = r'["\\\x00-\x1f]'
 
 
-def _leaf(tag: str) -> pa.DataType:
-    return pa.struct([(tag, pa.bool_() if tag == "BOOL" else pa.string())])
-
-
 def _image_type() -> pa.StructType:
     """Every attribute any entity has a column for, with its DynamoDB type tag (one tag per name)."""
-    fields: dict[str, pa.DataType] = {"Version": _leaf("N"), "TranID": _leaf("S")}
+    fields: dict[str, pa.DataType] = {"Version": leaf("N"), "TranID": leaf("S")}
     for ent in ENTITIES.values():
         if ent.name == "order_line":
             continue  # derived from order Lines, not an item
         for c in ent.columns:
-            t = _LINES_TYPE if c.attr == "Lines" else _leaf(_TAG[c.kind]) if c.kind in _TAG else None
+            t = _LINES_TYPE if c.attr == "Lines" else leaf(_TAG[c.kind]) if c.kind in _TAG else None
             if t is None or c.attr in columns.DERIVED:
                 continue  # other JSON columns (CartItems) and derived ones: the per-event path
             if fields.setdefault(c.attr, t) != t:
@@ -77,151 +65,6 @@ def _image_type() -> pa.StructType:
 
 IMAGE = _image_type()
 _TIMESTAMP_ATTRS = frozenset(c.attr for e in ENTITIES.values() for c in e.columns if c.kind == "timestamp")
-KEYS = pa.struct(sorted({(k, _leaf(kt)) for t in TABLES_BY_NAME.values()
-                         for k, kt in (t.hash_key, *((t.range_key,) if t.range_key else ()))}))
-_READ = pajson.ReadOptions(use_threads=False, block_size=1 << 30)  # one block: measured per core
-# No explicit schema: with one, every row builds every attribute of every table (nulls included) and
-# parsing ran at ~110k records/s; inferred, only what the batch holds is built (~160k/s). The
-# inferred shape is then checked against IMAGE/KEYS, attribute by attribute (`_conforms`).
-
-
-def _child(arr: pa.Array | None, name: str) -> pa.Array | None:
-    """A struct child by name, or None when the batch never had it (inferred schemas omit it)."""
-    if arr is None or not pa.types.is_struct(arr.type) or arr.type.get_field_index(name) < 0:
-        return None
-    return arr.field(name)
-
-
-def _conforms(actual: pa.DataType, expected: pa.DataType, timestamp_ok: bool = False) -> bool:
-    """The inferred type holds nothing beyond the expected one (children in any order, some absent).
-    `timestamp_ok`: a timestamp attribute's string may have been inferred as a timestamp (pyarrow does
-    that for ISO-8601 text without fractions); its cast to timestamp[us, UTC] is the same instant."""
-    if pa.types.is_null(actual):
-        return True
-    if timestamp_ok and pa.types.is_timestamp(actual) and actual.tz is None and pa.types.is_string(expected):
-        return True
-    if pa.types.is_struct(expected):
-        if not pa.types.is_struct(actual):
-            return False
-        return all(expected.get_field_index(f.name) >= 0
-                   and _conforms(f.type, expected.field(f.name).type, timestamp_ok) for f in actual)
-    if pa.types.is_list(expected):
-        return pa.types.is_list(actual) and _conforms(actual.value_type, expected.value_type)
-    return actual == expected
-
-
-@dataclass
-class Parsed:
-    """One batch parsed columnar: rows in record order, and which entity each row is."""
-
-    records: list[Any]
-    prefix: str
-    op: pa.Array
-    version: pa.Array  # int64; a removal is the removed Version + 1
-    millis: pa.Array  # ApproximateCreationDateTime (ms)
-    ttl: pa.Array  # a REMOVE by DynamoDB's TTL service principal
-    sequence: pa.Array  # kinesis.sequenceNumber per row
-    new: pa.StructArray | None
-    old: pa.StructArray | None
-    new_valid: pa.Array  # row has a NewImage (else its OldImage is the state)
-    entity: pa.Array  # int8 codes into ENTITY_NAMES
-
-    @property
-    def entities(self) -> set[str]:
-        names = {ENTITY_NAMES[c] for c in pc.unique(self.entity).to_pylist()}
-        return names | ({"order_line"} if "order" in names else set())
-
-
-def _all(mask: pa.Array) -> bool:
-    return bool(pc.all(pc.fill_null(mask, False)).as_py())
-
-
-def parse(event: Mapping[str, Any], prefix: str = "") -> Parsed | None:
-    """The batch as Arrow arrays, or None when any envelope needs the per-event path."""
-    records = event.get("Records") if isinstance(event, Mapping) else None
-    if not isinstance(records, list) or not records:
-        return None
-    try:
-        datas = [r["kinesis"]["data"] for r in records]
-        seqs = [r["kinesis"]["sequenceNumber"] for r in records]
-        body = b"\n".join([binascii.a2b_base64(d, strict_mode=True) for d in datas])
-        table = pajson.read_json(io.BytesIO(body), read_options=_READ)
-        sequence = pa.array(seqs, pa.string())
-        return _envelopes(records, table, sequence, prefix)
-    except (KeyError, TypeError, ValueError, binascii.Error, pa.ArrowException):
-        return None
-
-
-def _envelopes(records: list[Any], table: pa.Table, sequence: pa.Array, prefix: str) -> Parsed | None:
-    n = len(records)
-    if table.num_rows != n or sequence.null_count or not _all(pc.greater(pc.utf8_length(sequence), 0)):
-        return None
-    cols = {name: table.column(name).combine_chunks() for name in table.column_names}
-    ddb, op, tables = cols.get("dynamodb"), cols.get("eventName"), cols.get("tableName")
-    if ddb is None or op is None or tables is None or ddb.null_count or tables.null_count:
-        return None
-    if not pa.types.is_string(op.type) or not pa.types.is_string(tables.type) or not _all(pc.is_in(op, pa.array(OPERATIONS))):
-        return None
-    new, old = _child(ddb, "NewImage"), _child(ddb, "OldImage")
-    for img in (new, old):
-        if img is not None and not _conforms_shape(img):
-            return None  # not an object of DynamoDB attribute values
-    new_valid = pc.is_valid(new) if new is not None else pa.repeat(pa.scalar(False), n)
-    is_remove = pc.equal(op, "REMOVE")
-    if not _all(pc.or_(new_valid, is_remove)):
-        return None  # INSERT/MODIFY without NewImage
-    vn, vo = _child(_child(new, "Version"), "N"), _child(_child(old, "Version"), "N")
-    vn = vn if vn is not None else pa.nulls(n, pa.string())
-    vo = vo if vo is not None else pa.nulls(n, pa.string())
-    if not (pa.types.is_string(vn.type) and pa.types.is_string(vo.type)):
-        return None
-    vsrc = pc.if_else(new_valid, vn, vo)
-    if vsrc.null_count or not _all(pc.match_substring_regex(vsrc, r"^[0-9]{1,18}$")):
-        return None  # the per-event path names a missing or non-integer Version
-    version = pc.add(pc.cast(vsrc, pa.int64()), pc.cast(is_remove, pa.int64()))
-    millis = _child(ddb, "ApproximateCreationDateTime")
-    if millis is None or millis.null_count or not pa.types.is_int64(millis.type):
-        return None
-    keys = _child(ddb, "Keys")
-    if keys is None or keys.null_count or not _conforms(keys.type, KEYS) or not keys.type.num_fields:
-        return None
-    has_key = pc.is_valid(keys.field(0))
-    for k in range(1, keys.type.num_fields):
-        has_key = pc.or_(has_key, pc.is_valid(keys.field(k)))
-    if not _all(has_key):
-        return None  # "record has no Keys"
-    principal = _child(cols.get("userIdentity"), "principalId")
-    ttl = (pc.and_(is_remove, pc.fill_null(pc.equal(principal, TTL_PRINCIPAL), False))
-           if principal is not None and pa.types.is_string(principal.type) else pa.repeat(pa.scalar(False), n))
-    entity = _entities(tables, keys, prefix)
-    if entity is None:
-        return None
-    return Parsed(records, prefix, op, version, millis, ttl, sequence, new, old, new_valid, entity)
-
-
-def _conforms_shape(img: pa.Array) -> bool:
-    """Every attribute is an object of type tags (what decode_image needs before it looks inside)."""
-    return pa.types.is_struct(img.type) and all(pa.types.is_struct(f.type) or pa.types.is_null(f.type) for f in img.type)
-
-
-def _entities(tables: pa.Array, keys: pa.StructArray, prefix: str) -> pa.Array | None:
-    uniq = pc.unique(tables).to_pylist()
-    bare = [t[len(prefix):] if prefix and t.startswith(prefix) else t for t in uniq]
-    codes = []
-    for t in bare:
-        decl = TABLES_BY_NAME.get(t)
-        if decl is None:
-            return None
-        codes.append(_CODE[decl.entity])
-    entity = pa.array(codes, pa.int8()).take(pc.index_in(tables, pa.array(uniq)))
-    if "ProductCatalog" in bare:  # a ProductCatalog row that is not the product (TranID "0") is a movement
-        tran = _child(_child(keys, "TranID"), "S")
-        moved = pc.fill_null(pc.not_equal(tran, "0"), True) if tran is not None else pa.scalar(True)
-        movement = pc.and_(pc.equal(entity, pa.scalar(_CODE["product"], pa.int8())), moved)
-        entity = pc.if_else(movement, pa.scalar(_CODE["inventory_movement"], pa.int8()), entity)
-    return entity
-
-
 # --- which entities the fast path cannot take --------------------------------------------------
 def _odd_rows(img: pa.StructArray | None, entity: pa.Array, expected: pa.StructType,
              allowed: Mapping[str, pa.Array]) -> pa.Array:
@@ -235,7 +78,7 @@ def _odd_rows(img: pa.StructArray | None, entity: pa.Array, expected: pa.StructT
         if not pc.any(present).as_py():
             continue
         i = expected.get_field_index(f.name)
-        if i < 0 or not _conforms(f.type, expected.field(i).type, f.name in _TIMESTAMP_ATTRS):
+        if i < 0 or not conforms(f.type, expected.field(i).type, f.name in _TIMESTAMP_ATTRS):
             odd = pc.or_(odd, present)
             continue
         odd = pc.or_(odd, pc.and_(present, pc.invert(pc.is_in(entity, value_set=allowed[f.name]))))
@@ -245,9 +88,11 @@ def _odd_rows(img: pa.StructArray | None, entity: pa.Array, expected: pa.StructT
 def _allowed_by_attr() -> dict[str, set[int]]:
     out: dict[str, set[int]] = {}
     for ent in ENTITIES.values():
+        if ent.name not in CODE:
+            continue  # order_line: derived from order Lines, never a change row of its own
         for a in (*(c.attr for c in ent.columns), *columns.IGNORED.get(ent.name, columns._ALWAYS_IGNORED)):
-            out.setdefault(a, set()).add(_CODE[ent.name])
-    out.setdefault("TranID", set()).add(_CODE["product"])
+            out.setdefault(a, set()).add(CODE[ent.name])
+    out.setdefault("TranID", set()).add(CODE["product"])
     return out
 
 
@@ -260,11 +105,11 @@ def slow_entities(parsed: Parsed, known_extras: Mapping[str, Sequence[Column]]) 
     allowed = {a: set(c) for a, c in _ALLOWED_BY_ATTR.items()}
     for name, extras in known_extras.items():  # columns schema evolution added earlier
         for c in extras:
-            t = _leaf(_TAG[c.kind]) if c.kind in _TAG else None
+            t = leaf(_TAG[c.kind]) if c.kind in _TAG else None
             if name == "order_line" or t is None or c.attr in columns.DERIVED or fields.setdefault(c.attr, t) != t:
                 slow.add("order" if name == "order_line" else name)
             else:
-                allowed.setdefault(c.attr, set()).add(_CODE[name])
+                allowed.setdefault(c.attr, set()).add(CODE[name])
     expected = pa.struct(list(fields.items()))
     codes = {a: pa.array(sorted(c), pa.int8()) for a, c in allowed.items()}
     odd = pc.or_(_odd_rows(parsed.new, parsed.entity, expected, codes),
@@ -299,7 +144,7 @@ def _image_field(parsed: Parsed, idx: pa.Array, attr: str, tag: str) -> pa.Array
     """The projected image's `attr` (its `tag` child) for the rows `idx`: NewImage, or OldImage for a removal."""
     vals = []
     for img in (parsed.new, parsed.old):
-        v = _child(_child(img, attr), tag)
+        v = child(child(img, attr), tag)
         vals.append(None if v is None or pa.types.is_null(v.type) else v.take(idx))
     n, o = vals
     if n is None and o is None:
@@ -325,12 +170,12 @@ def _lines_json(lst: pa.ListArray) -> pa.Array | None:
     """Order `Lines` (list of {Sku, Qty, UnitPrice, LineAmount}) as the JSON text to_json writes
     (sorted keys, numbers as their exact strings), or None when some line needs the per-event path."""
     items = pc.list_flatten(lst)
-    m = _child(items, "M")
+    m = child(items, "M")
     if m is None or items.null_count or m.null_count:
         return None
     parts = []
     for f in _LINE_FIELDS:
-        v = _child(_child(m, f), "S" if f == "Sku" else "N")
+        v = child(child(m, f), "S" if f == "Sku" else "N")
         if v is None or not pa.types.is_string(v.type) or v.null_count:
             return None
         bad = (pc.match_substring_regex(v, _JSON_UNSAFE) if f == "Sku" else
@@ -371,7 +216,7 @@ def build(parsed: Parsed, ingested_at: datetime, known_extras: Mapping[str, Sequ
             continue
         out.batches.update(built.batches)
         out.quarantined.extend(built.quarantined)
-    slow_codes = pa.array([_CODE[n] for n in slow], pa.int8())
+    slow_codes = pa.array([CODE[n] for n in slow if n in CODE], pa.int8())
     slow_rows = pc.indices_nonzero(pc.is_in(parsed.entity, value_set=slow_codes)).to_pylist()
     if not slow_rows:
         return out, []

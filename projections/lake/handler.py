@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
+from ingestion import columnar
 from ingestion.change_event import DecodeFailure, decode_lambda_event
 from projections import retry
 from projections.lake import columns, fast, quality
@@ -84,13 +85,13 @@ def build(event: Mapping[str, Any], prefix: str, now: datetime,
     """The pure part: one event -> entity tables, undecodable records, and the catalog consulted
     (`known_extras(entity)`: its extra columns, None when its table does not exist yet).
     The columnar fast path when the batch has the shape it proves equal, else per event."""
-    parsed = fast.parse(event, prefix)
+    parsed = columnar.parse(event, prefix)
     if parsed is not None:
-        entities = parsed.entities
+        entities = set(parsed.entity_names)
     else:
         batch = decode_lambda_event(event, prefix)
         entities = {e.entity for e in batch.events}
-        entities |= {"order_line"} if "order" in entities else set()
+    entities |= {"order_line"} if "order" in entities else set()
     catalog = {n: known_extras(n) for n in sorted(entities) if n in ENTITIES}
     extras = {n: x or () for n, x in catalog.items()}
     if parsed is not None:
@@ -102,7 +103,7 @@ def build(event: Mapping[str, Any], prefix: str, now: datetime,
 
 def project(event: Mapping[str, Any], store: LakeStore, prefix: str = "", now: datetime | None = None) -> dict[str, int]:
     """One batch -> S3 + Glue. Returns counts (rows written, quarantined)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     built, failures, catalog = build(event, prefix, now, store.known_extras)
     name = batch_name(event)
     written = 0

@@ -10,7 +10,7 @@ serializer (serializer.OrjsonSerializer) would serialize the per-event `bulk_bod
 every item's result as for any other action (per-item retry, back-pressure, 400s reported).
 
 `prepare` returns None, and the per-event path decides (and names every bad record), whenever the
-batch is not provably plain: an envelope `projections.lake.fast.parse` refuses, another table, an
+batch is not provably plain: an envelope `ingestion.columnar.parse` refuses, another table, an
 attribute or type tag outside the known shape (in the old image too: the per-event path decodes
 it), a number not in canonical form (its decoding and printing must be the identity), a JSON
 escape needed in any string written (`"`, `\\`, control characters), invalid UTF-8, an empty or missing key, an
@@ -18,8 +18,6 @@ order line with a missing attribute or an empty SKU, a timestamp Arrow inferred 
 """
 from __future__ import annotations
 
-import binascii
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +25,8 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pajson
 
+from ingestion import columnar
 from ingestion.change_event import ChangeEvent, from_kinesis_record
 from projections.search.documents import PreparedAction
 from projections.search.mappings import SPECS_BY_ENTITY, alias_name
@@ -50,7 +48,6 @@ _KEY_ATTR = {"transaction": "TransactionId", "order": "OrderId"}
 _NUMBER = r"^-?([1-9][0-9]*(\.[0-9]+)?|0(\.(0{0,5}[1-9][0-9]*|0{1,6}))?)$"
 _INT = r"^(0|-?[1-9][0-9]{0,17})$"  # int(Decimal(n)) prints as n and fits orjson's 64-bit integers
 _UNSAFE = r'["\\\x00-\x1f]'  # what orjson would escape
-_READ = pajson.ReadOptions(use_threads=False, block_size=1 << 30)
 
 
 class _Fallback(Exception):
@@ -75,30 +72,18 @@ class Prepared:
 
 def prepare(event: Mapping[str, Any], prefix: str = "") -> Prepared | None:
     """The batch's bulk actions, pre-serialized, or None: the per-event path must run."""
-    from projections.lake.fast import ENTITY_NAMES, _envelopes
-
-    records = event.get("Records") if isinstance(event, Mapping) else None
-    if not isinstance(records, list) or not records:
+    p = columnar.parse(event, prefix)
+    if p is None:
         return None
-    try:  # as lake.fast.parse, keeping the parsed table for the Keys and the body for a quick escape check
-        datas = [r["kinesis"]["data"] for r in records]
-        seqs = [r["kinesis"]["sequenceNumber"] for r in records]
-        body = b"\n".join([binascii.a2b_base64(d, strict_mode=True) for d in datas])
-        if not body.isascii():
-            body.decode()  # pyarrow.json keeps invalid UTF-8 that orjson.loads refuses: ValueError, fallback
-        table = pajson.read_json(io.BytesIO(body), read_options=_READ)
-        p = _envelopes(records, table, pa.array(seqs, pa.string()), prefix)
-        if p is None:
-            return None
-        names = [ENTITY_NAMES[c] for c in pc.unique(p.entity).to_pylist()]
+    try:
+        names = p.entity_names
         if not set(names) <= set(_KEY_ATTR):
             return None
         # pyarrow refuses raw control characters and lone surrogates; with no backslash in any payload
         # no string can hold a character orjson escapes, so the per-column checks can be skipped.
-        escapes = b"\\" in body
-        keys = _sub(table.column("dynamodb").combine_chunks(), "Keys")
-        return _build(p, names, ENTITY_NAMES, keys, prefix, escapes)
-    except (_Fallback, KeyError, TypeError, ValueError, binascii.Error, pa.ArrowException):
+        escapes = b"\\" in p.body
+        return _build(p, names, columnar.ENTITY_NAMES, p.keys, prefix, escapes)
+    except (_Fallback, KeyError, TypeError, ValueError, pa.ArrowException):
         return None
 
 
@@ -159,9 +144,7 @@ def _check_image(img: pa.StructArray | None) -> None:
 
 def _same_shape(actual: pa.DataType, expected: pa.DataType) -> bool:
     """`actual` (inferred) holds nothing beyond `expected`: children may be absent, none extra."""
-    from projections.lake.fast import _conforms
-
-    return _conforms(actual, expected)  # a string inferred as a timestamp does not conform: fallback
+    return columnar.conforms(actual, expected)  # a string inferred as a timestamp does not conform: fallback
 
 
 def _safe(values: pa.Array, escapes: bool) -> pa.Array:

@@ -12,11 +12,10 @@ compares them value by value), or None: the whole batch takes the per-event path
 record with its reason, whenever anything is not provably plain: another table, an attribute or a type
 tag outside the known shape, a number or timestamp not in canonical form (regexes below), money with
 more than two decimals or more than 36 integer digits, a missing key. Parsing and envelope checks are
-the lake's (`projections.lake.fast.parse`); move both to a shared ingestion module when there is one.
+`ingestion.columnar.parse`, shared with the lake's and the search projector's fast paths.
 """
 from __future__ import annotations
 
-import binascii
 import io
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,8 +24,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
-import pyarrow.json as pajson
 
+from ingestion import columnar
 from projections.warehouse.rows import STAGES
 
 MONEY = pa.decimal128(38, 2)
@@ -69,32 +68,20 @@ def to_csv(t: pa.Table) -> bytes:
 
 
 def stage(event: Mapping[str, Any], prefix: str = "") -> Staged | None:
-    from projections.lake.fast import _READ, ENTITY_NAMES, _child, _conforms, _envelopes
-
-    records = event.get("Records") if isinstance(event, Mapping) else None
-    if not isinstance(records, list) or not records:
-        return None
-    try:  # as lake.fast.parse, keeping the parsed table for the Keys
-        datas = [r["kinesis"]["data"] for r in records]
-        seqs = [r["kinesis"]["sequenceNumber"] for r in records]
-        body = b"\n".join([binascii.a2b_base64(d, strict_mode=True) for d in datas])
-        table = pajson.read_json(io.BytesIO(body), read_options=_READ)
-        p = _envelopes(records, table, pa.array(seqs, pa.string()), prefix)
-    except (KeyError, TypeError, ValueError, binascii.Error, pa.ArrowException):
-        return None
+    p = columnar.parse(event, prefix)
     if p is None:
         return None
     try:
-        item_keys = _child(table.column("dynamodb").combine_chunks(), "Keys")
-        names = {ENTITY_NAMES[c] for c in pc.unique(p.entity).to_pylist()}
+        item_keys = p.keys
+        names = set(p.entity_names)
         if not names <= {"transaction", "order"}:
             raise _Fallback
         for img in (p.new, p.old):
             if img is not None:
                 for f in img.type:
-                    if f.name not in ATTRS or not _conforms(f.type, ATTRS[f.name]):
+                    if f.name not in ATTRS or not columnar.conforms(f.type, ATTRS[f.name]):
                         raise _Fallback
-        return _build(p, ENTITY_NAMES, item_keys)
+        return _build(p, columnar.ENTITY_NAMES, item_keys)
     except (_Fallback, pa.ArrowInvalid):
         return None
 

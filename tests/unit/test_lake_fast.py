@@ -17,6 +17,7 @@ import pytest
 
 from bench.events import kinesis_event as bench_event
 from ingestion.change_event import decode_lambda_event
+from ingestion import columnar
 from projections.lake import columns, fast, quality
 from projections.lake.schema import Column
 from tests.factories import D, kinesis_event, kinesis_record
@@ -74,7 +75,7 @@ def both(event: dict, extras: dict | None = None):
     extras = extras or {}
     slow_batch = decode_lambda_event(event)
     slow = columns.build(slow_batch.events, NOW, extras, quality.evaluate)
-    parsed = fast.parse(event)
+    parsed = columnar.parse(event)
     if parsed is None:
         return slow, slow_batch.failures, None
     built, failures = fast.build(parsed, NOW, extras, quality.evaluate)
@@ -121,7 +122,7 @@ def test_every_entity_removals_ttl_and_multiple_days():
         rec("Cart", "INSERT", cart("k1")), rec("Cart", "REMOVE", None, cart("k2"), ttl=True),
     ])
     built = assert_same(event)
-    assert fast.slow_entities(fast.parse(event), {}) == {"cart"}  # all but carts built columnar
+    assert fast.slow_entities(columnar.parse(event), {}) == {"cart"}  # all but carts built columnar
     assert {"order", "order_line", "transaction", "product", "inventory_movement", "payment", "alert",
             "cart"} <= built.batches.keys()
     assert len(built.batches["order"].parts) == 2  # the removal 20 hours later is another day
@@ -189,10 +190,14 @@ def _raw(data: bytes, seq: str = "4965000000000000000000000000000000000000000000
     pytest.param(_raw(orjson.dumps({"tableName": "Nope", "eventName": "INSERT", "dynamodb": {}})), id="unknown table"),
     pytest.param(_raw(orjson.dumps({"tableName": "Transactions", "eventName": "INSERT", "dynamodb": {
         "ApproximateCreationDateTime": 1, "Keys": {"TransactionId": {"S": "t"}},
+        "NewImage": {"TransactionId": {"S": "t"}, "Merchant": {"S": "BAD"}, "Version": {"N": "1"}}}}).replace(
+        b"BAD", b"\xff\xfe")), id="invalid UTF-8"),
+    pytest.param(_raw(orjson.dumps({"tableName": "Transactions", "eventName": "INSERT", "dynamodb": {
+        "ApproximateCreationDateTime": 1, "Keys": {"TransactionId": {"S": "t"}},
         "NewImage": {"TransactionId": {"S": "t"}}}})), id="no Version"),
 ])
 def test_undecodable_records_make_the_whole_batch_take_the_per_event_path(bad):
     event = kinesis_event([rec("Transactions", "INSERT", txn("t1")), bad])
-    assert fast.parse(event) is None
+    assert columnar.parse(event) is None
     slow, failures, _ = both(event)
     assert len(failures) == 1 and slow.batches["transaction"].parts

@@ -1,0 +1,184 @@
+"""A Kinesis Lambda event of DynamoDB changes parsed once, columnar: the shared first step of the
+projectors' fast paths (projections/lake/fast.py, projections/warehouse/columnar.py,
+projections/search/columnar.py).
+
+Why (BENCHMARKS.md, issue 10): decoding DynamoDB JSON record by record into Decimal dicts costs most
+of a projector's time. Here the Kinesis payloads are base64-decoded, joined as NDJSON and parsed by
+`pyarrow.json` in one call; numbers stay the strings DynamoDB JSON carries until a projector casts
+them (exactly) in Arrow. `parse` checks every envelope the way ingestion.change_event does and
+returns None when any record needs that per-event decoder to be named with its reason; the caller
+then takes its per-event path. What is inside the images is the caller's to check (`conforms`).
+Pure: no I/O.
+"""
+from __future__ import annotations
+
+import binascii
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
+
+from cqrs.resources import TABLES_BY_NAME
+from ingestion.change_event import OPERATIONS, TTL_PRINCIPAL
+
+# Every entity a change row can be (ProductCatalog holds products and their stock movements).
+ENTITY_NAMES: tuple[str, ...] = tuple(sorted({t.entity for t in TABLES_BY_NAME.values()} | {"inventory_movement"}))
+CODE = {n: i for i, n in enumerate(ENTITY_NAMES)}
+
+
+def leaf(tag: str) -> pa.DataType:
+    """The Arrow type pyarrow.json gives a DynamoDB attribute value `{tag: ...}`."""
+    return pa.struct([(tag, pa.bool_() if tag == "BOOL" else pa.string())])
+
+
+KEYS = pa.struct(sorted({(k, leaf(kt)) for t in TABLES_BY_NAME.values()
+                         for k, kt in (t.hash_key, *((t.range_key,) if t.range_key else ()))}))
+_READ = pajson.ReadOptions(use_threads=False, block_size=1 << 30)  # one block: measured per core
+# No explicit schema: with one, every row builds every attribute of every table (nulls included) and
+# parsing ran at ~110k records/s; inferred, only what the batch holds is built (~160k/s). The
+# inferred shape is then checked by the caller, attribute by attribute (`conforms`).
+
+
+def child(arr: pa.Array | None, name: str) -> pa.Array | None:
+    """A struct child by name, or None when the batch never had it (inferred schemas omit it)."""
+    if arr is None or not pa.types.is_struct(arr.type) or arr.type.get_field_index(name) < 0:
+        return None
+    return arr.field(name)
+
+
+def conforms(actual: pa.DataType, expected: pa.DataType, timestamp_ok: bool = False) -> bool:
+    """The inferred type holds nothing beyond the expected one (children in any order, some absent).
+    `timestamp_ok`: a timestamp attribute's string may have been inferred as a timestamp (pyarrow does
+    that for ISO-8601 text without fractions); its cast to timestamp[us, UTC] is the same instant."""
+    if pa.types.is_null(actual):
+        return True
+    if timestamp_ok and pa.types.is_timestamp(actual) and actual.tz is None and pa.types.is_string(expected):
+        return True
+    if pa.types.is_struct(expected):
+        if not pa.types.is_struct(actual):
+            return False
+        return all(expected.get_field_index(f.name) >= 0
+                   and conforms(f.type, expected.field(f.name).type, timestamp_ok) for f in actual)
+    if pa.types.is_list(expected):
+        return pa.types.is_list(actual) and conforms(actual.value_type, expected.value_type)
+    return actual == expected
+
+
+@dataclass
+class Parsed:
+    """One batch parsed columnar: rows in record order, and which entity each row is."""
+
+    records: list[Any]
+    prefix: str
+    op: pa.Array
+    version: pa.Array  # int64; a removal is the removed Version + 1
+    millis: pa.Array  # ApproximateCreationDateTime (ms)
+    ttl: pa.Array  # a REMOVE by DynamoDB's TTL service principal
+    sequence: pa.Array  # kinesis.sequenceNumber per row
+    new: pa.StructArray | None
+    old: pa.StructArray | None
+    new_valid: pa.Array  # row has a NewImage (else its OldImage is the state)
+    entity: pa.Array  # int8 codes into ENTITY_NAMES
+    keys: pa.StructArray  # dynamodb.Keys
+    body: bytes  # the NDJSON parsed (e.g. to look for a backslash once instead of per column)
+
+    @property
+    def entity_names(self) -> list[str]:
+        """The entities in the batch, in order of first appearance."""
+        return [ENTITY_NAMES[c] for c in pc.unique(self.entity).to_pylist()]
+
+
+def _all(mask: pa.Array) -> bool:
+    return bool(pc.all(pc.fill_null(mask, False)).as_py())
+
+
+def parse(event: Mapping[str, Any], prefix: str = "") -> Parsed | None:
+    """The batch as Arrow arrays, or None when any envelope needs the per-event path."""
+    records = event.get("Records") if isinstance(event, Mapping) else None
+    if not isinstance(records, list) or not records:
+        return None
+    try:
+        datas = [r["kinesis"]["data"] for r in records]
+        seqs = [r["kinesis"]["sequenceNumber"] for r in records]
+        body = b"\n".join([binascii.a2b_base64(d, strict_mode=True) for d in datas])
+        if not body.isascii():
+            body.decode()  # pyarrow.json keeps invalid UTF-8 that the per-event decoder refuses: fall back
+        table = pajson.read_json(io.BytesIO(body), read_options=_READ)
+        sequence = pa.array(seqs, pa.string())
+        return _envelopes(records, table, sequence, prefix, body)
+    except (KeyError, TypeError, ValueError, binascii.Error, pa.ArrowException):
+        return None
+
+
+def _envelopes(records: list[Any], table: pa.Table, sequence: pa.Array, prefix: str, body: bytes) -> Parsed | None:
+    n = len(records)
+    if table.num_rows != n or sequence.null_count or not _all(pc.greater(pc.utf8_length(sequence), 0)):
+        return None
+    cols = {name: table.column(name).combine_chunks() for name in table.column_names}
+    ddb, op, tables = cols.get("dynamodb"), cols.get("eventName"), cols.get("tableName")
+    if ddb is None or op is None or tables is None or ddb.null_count or tables.null_count:
+        return None
+    if not pa.types.is_string(op.type) or not pa.types.is_string(tables.type) or not _all(pc.is_in(op, pa.array(OPERATIONS))):
+        return None
+    new, old = child(ddb, "NewImage"), child(ddb, "OldImage")
+    for img in (new, old):
+        if img is not None and not _conforms_shape(img):
+            return None  # not an object of DynamoDB attribute values
+    new_valid = pc.is_valid(new) if new is not None else pa.repeat(pa.scalar(False), n)
+    is_remove = pc.equal(op, "REMOVE")
+    if not _all(pc.or_(new_valid, is_remove)):
+        return None  # INSERT/MODIFY without NewImage
+    vn, vo = child(child(new, "Version"), "N"), child(child(old, "Version"), "N")
+    vn = vn if vn is not None else pa.nulls(n, pa.string())
+    vo = vo if vo is not None else pa.nulls(n, pa.string())
+    if not (pa.types.is_string(vn.type) and pa.types.is_string(vo.type)):
+        return None
+    vsrc = pc.if_else(new_valid, vn, vo)
+    if vsrc.null_count or not _all(pc.match_substring_regex(vsrc, r"^[0-9]{1,18}$")):
+        return None  # the per-event path names a missing or non-integer Version
+    version = pc.add(pc.cast(vsrc, pa.int64()), pc.cast(is_remove, pa.int64()))
+    millis = child(ddb, "ApproximateCreationDateTime")
+    if millis is None or millis.null_count or not pa.types.is_int64(millis.type):
+        return None
+    keys = child(ddb, "Keys")
+    if keys is None or keys.null_count or not conforms(keys.type, KEYS) or not keys.type.num_fields:
+        return None
+    has_key = pc.is_valid(keys.field(0))
+    for k in range(1, keys.type.num_fields):
+        has_key = pc.or_(has_key, pc.is_valid(keys.field(k)))
+    if not _all(has_key):
+        return None  # "record has no Keys"
+    principal = child(cols.get("userIdentity"), "principalId")
+    ttl = (pc.and_(is_remove, pc.fill_null(pc.equal(principal, TTL_PRINCIPAL), False))
+           if principal is not None and pa.types.is_string(principal.type) else pa.repeat(pa.scalar(False), n))
+    entity = _entities(tables, keys, prefix)
+    if entity is None:
+        return None
+    return Parsed(records, prefix, op, version, millis, ttl, sequence, new, old, new_valid, entity, keys, body)
+
+
+def _conforms_shape(img: pa.Array) -> bool:
+    """Every attribute is an object of type tags (what decode_image needs before it looks inside)."""
+    return pa.types.is_struct(img.type) and all(pa.types.is_struct(f.type) or pa.types.is_null(f.type) for f in img.type)
+
+
+def _entities(tables: pa.Array, keys: pa.StructArray, prefix: str) -> pa.Array | None:
+    uniq = pc.unique(tables).to_pylist()
+    bare = [t[len(prefix):] if prefix and t.startswith(prefix) else t for t in uniq]
+    codes = []
+    for t in bare:
+        decl = TABLES_BY_NAME.get(t)
+        if decl is None:
+            return None
+        codes.append(CODE[decl.entity])
+    entity = pa.array(codes, pa.int8()).take(pc.index_in(tables, pa.array(uniq)))
+    if "ProductCatalog" in bare:  # a ProductCatalog row that is not the product (TranID "0") is a movement
+        tran = child(child(keys, "TranID"), "S")
+        moved = pc.fill_null(pc.not_equal(tran, "0"), True) if tran is not None else pa.scalar(True)
+        movement = pc.and_(pc.equal(entity, pa.scalar(CODE["product"], pa.int8())), moved)
+        entity = pc.if_else(movement, pa.scalar(CODE["inventory_movement"], pa.int8()), entity)
+    return entity
