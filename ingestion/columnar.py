@@ -35,6 +35,19 @@ def leaf(tag: str) -> pa.DataType:
     return pa.struct([(tag, pa.bool_() if tag == "BOOL" else pa.string())])
 
 
+S, N = leaf("S"), leaf("N")
+LINE = pa.struct([("M", pa.struct([("Sku", S), ("Qty", N), ("UnitPrice", N), ("LineAmount", N)]))])
+# The attributes of Orders and Transactions items, each with its one DynamoDB type tag: what the
+# search and warehouse fast paths take (a row of either entity is checked against all of them, as
+# decode_image decodes every attribute whether a projector reads it or not).
+ORDER_AND_TRANSACTION_ATTRS: dict[str, pa.DataType] = {
+    "TransactionId": S, "OrderId": S, "CustomerId": S, "PaymentId": S, "Merchant": S, "Amount": N,
+    "Currency": S, "Country": S, "PostedAt": S, "Version": N, "CartId": S, "Status": S,
+    "TotalAmount": N, "CancelReason": S, "SagaMode": S, "CreatedAt": S, "UpdatedAt": S,
+    "Lines": pa.struct([("L", pa.list_(LINE))]),
+}
+
+
 KEYS = pa.struct(sorted({(k, leaf(kt)) for t in TABLES_BY_NAME.values()
                          for k, kt in (t.hash_key, *((t.range_key,) if t.range_key else ()))}))
 _READ = pajson.ReadOptions(use_threads=False, block_size=1 << 30)  # one block: measured per core

@@ -83,6 +83,13 @@ def image_from_lake_row(entity: str, row: dict[str, Any]) -> dict[str, Any]:
 def _change_log_sql(entity: str, since: str | None, until: str | None,
                     keys: list[str] | None) -> tuple[str, list[Any]]:
     ent = ENTITIES[entity]
+    where, params = change_log_filters(entity, since, until, keys)
+    return f"SELECT * FROM {ent.table}{where} ORDER BY {', '.join(ent.keys)}, version", params
+
+
+def change_log_filters(entity: str, since: str | None, until: str | None,
+                       keys: list[str] | None) -> tuple[str, list[Any]]:
+    """` WHERE ...` over a change log (a time window, keys) and its bound parameters: never pasted."""
     where: list[str] = []
     params: list[Any] = []
     if since:
@@ -92,11 +99,9 @@ def _change_log_sql(entity: str, since: str | None, until: str | None,
         where.append("event_time < CAST(? AS TIMESTAMP)")
         params.append(until)
     if keys:
-        where.append(f"{ent.keys[0]} IN ({', '.join('?' for _ in keys)})")
+        where.append(f"{ENTITIES[entity].keys[0]} IN ({', '.join('?' for _ in keys)})")
         params += keys
-    sql = f"SELECT * FROM {ent.table}" + (" WHERE " + " AND ".join(where) if where else "") + \
-        f" ORDER BY {', '.join(ent.keys)}, version"
-    return sql, params
+    return (" WHERE " + " AND ".join(where) if where else ""), params
 
 
 def _local_changes(con: Any, sql: str, params: list[Any]) -> list[dict[str, Any]]:

@@ -27,6 +27,7 @@ from typing import Any
 
 from projections.lake.schema import ENTITIES
 from projections.warehouse.rows import MERGES, STAGES
+from reliability.replay import change_log_filters
 
 # Day / customer sightings: the timestamp each entity's rows.py code takes them from.
 _SEEN = {"order": "created_at", "payment": "created_at", "transaction": "posted_at", "alert": "raised_at",
@@ -107,20 +108,6 @@ def _sightings_sql(entities: list[str]) -> tuple[str, str]:
             days)
 
 
-def _filters(entity: str, since: str | None, until: str | None, keys: list[str] | None) -> tuple[str, list[Any]]:
-    where, params = [], []
-    if since:
-        where.append("event_time >= CAST(? AS TIMESTAMP)")
-        params.append(since)
-    if until:
-        where.append("event_time < CAST(? AS TIMESTAMP)")
-        params.append(until)
-    if keys:
-        where.append(f"{ENTITIES[entity].keys[0]} IN ({', '.join('?' for _ in keys)})")
-        params += keys
-    return (" WHERE " + " AND ".join(where) if where else ""), params
-
-
 def read_entity(con: Any, e: str, since: str | None = None, until: str | None = None,
                 keys: list[str] | None = None) -> tuple[int, list[str]]:
     """One entity's change window of the lake -> the temp table src_<e>_all (one read of its files).
@@ -128,7 +115,7 @@ def read_entity(con: Any, e: str, since: str | None = None, until: str | None = 
     present = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
     if ENTITIES[e].table not in present:
         return 0, []
-    where, params = _filters(e, since, until, keys)
+    where, params = change_log_filters(e, since, until, keys)
     con.execute(f"CREATE OR REPLACE TEMP TABLE src_{e}_all AS SELECT * FROM {ENTITIES[e].table}{where}", params)
     odd: list[str] = []
     if e == "order":

@@ -31,16 +31,8 @@ from ingestion.change_event import ChangeEvent, from_kinesis_record
 from projections.search.documents import PreparedAction
 from projections.search.mappings import SPECS_BY_ENTITY, alias_name
 
-_S, _N = pa.struct([("S", pa.string())]), pa.struct([("N", pa.string())])
-_LINE = pa.struct([("M", pa.struct([("Sku", _S), ("Qty", _N), ("UnitPrice", _N), ("LineAmount", _N)]))])
-# Every attribute a batch may carry, with its one DynamoDB type tag (either entity's rows are checked
-# against all of them, as decode_image decodes every attribute whether the document reads it or not).
-ATTRS: dict[str, pa.DataType] = {
-    "TransactionId": _S, "OrderId": _S, "CustomerId": _S, "PaymentId": _S, "Merchant": _S, "Amount": _N,
-    "Currency": _S, "Country": _S, "PostedAt": _S, "Version": _N, "CartId": _S, "Status": _S,
-    "TotalAmount": _N, "CancelReason": _S, "SagaMode": _S, "CreatedAt": _S, "UpdatedAt": _S,
-    "Lines": pa.struct([("L", pa.list_(_LINE))]),
-}
+_S, _N = columnar.S, columnar.N
+ATTRS = columnar.ORDER_AND_TRANSACTION_ATTRS
 _KEY_ATTR = {"transaction": "TransactionId", "order": "OrderId"}
 # Numbers whose str(Decimal(n)) is n itself: no exponent, no leading zeros, no '+', and not so small
 # that Decimal prints it with an exponent (0.0000001 -> 1E-7, 0.0000000 -> 0E-7: a fraction of 0

@@ -30,16 +30,8 @@ from projections.warehouse.rows import STAGES
 
 MONEY = pa.decimal128(38, 2)
 TS = pa.timestamp("us")
-_S, _N = pa.struct([("S", pa.string())]), pa.struct([("N", pa.string())])
-_LINE = pa.struct([("M", pa.struct([("Sku", _S), ("Qty", _N), ("UnitPrice", _N), ("LineAmount", _N)]))])
-# Every attribute this path reads, with its one DynamoDB type tag (both entities: a row of either
-# entity carrying the other's attribute is still checked, as decode_image checks every attribute).
-ATTRS: dict[str, pa.DataType] = {
-    "TransactionId": _S, "OrderId": _S, "CustomerId": _S, "PaymentId": _S, "Merchant": _S, "Amount": _N,
-    "Currency": _S, "Country": _S, "PostedAt": _S, "Version": _N, "CartId": _S, "Status": _S,
-    "TotalAmount": _N, "CancelReason": _S, "SagaMode": _S, "CreatedAt": _S, "UpdatedAt": _S,
-    "Lines": pa.struct([("L", pa.list_(_LINE))]),
-}
+_S, _N = columnar.S, columnar.N
+ATTRS = columnar.ORDER_AND_TRANSACTION_ATTRS
 # Canonical forms whose meaning Arrow and Python agree on exactly (anything else: per-event path).
 _MONEY_RE = r"^-?(0|[1-9][0-9]{0,35})(\.[0-9]{1,2})?$"  # fits DECIMAL(38,2), at most two decimals
 _INT_RE = r"^-?(0|[1-9][0-9]{0,17})$"  # fits int64 and DECIMAL(38,0)
