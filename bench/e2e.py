@@ -129,7 +129,7 @@ def run_rate(settings: Any, rate: float, duration: float, tag: str, log: Callabl
                 return
             stop.wait(POLL_S)
 
-    lag: dict[str, dict[str, float]] = {}  # runner mapping -> max backlog (records, age) while posting
+    backlog: dict[str, dict[str, float]] = {}  # runner mapping -> max backlog (records, age) while posting
 
     def lag_loop() -> None:
         # The runner's own view (status.json): also covers the event pipe and the Second Look's queue,
@@ -139,7 +139,7 @@ def run_rate(settings: Any, rate: float, duration: float, tag: str, log: Callabl
         while not stop_posting.is_set():
             st = read_status(settings.state_dir) or {}
             for mid, m in (st.get("mappings") or {}).items():
-                cur = lag.setdefault(mid.split("#")[0], {"max_lag_records": 0, "max_lag_age_s": 0.0})
+                cur = backlog.setdefault(mid.split("#")[0], {"max_lag_records": 0, "max_lag_age_s": 0.0})
                 cur["max_lag_records"] = max(cur["max_lag_records"], int(m.get("lag_records") or 0))
                 cur["max_lag_age_s"] = max(cur["max_lag_age_s"], round(float(m.get("lag_age_s") or 0.0), 1))
             stop_posting.wait(2.0)
@@ -209,7 +209,7 @@ def run_rate(settings: Any, rate: float, duration: float, tag: str, log: Callabl
                       "p99_first_half_s": _pct(first, 99), "p99_second_half_s": _pct(second, 99),
                       "backlog_grows": grows, **({"last_error": errors[model]} if model in errors else {})}
     out["sustainable"] = sustainable
-    out["runner_max_backlog_while_posting"] = lag
+    out["runner_max_backlog_while_posting"] = backlog
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
     log(f"  e2e {rate:g}/s for {duration:g}s: " + ", ".join(
         f"{m} p50 {out[m]['p50_s']}s p99 {out[m]['p99_s']}s max {out[m]['max_s']}s" for m in POLLERS)
