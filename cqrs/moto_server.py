@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import inspect
 import json
 import sys
 import threading
@@ -268,8 +269,11 @@ def _gsi_index() -> None:
         add(self, item)
         return item
 
+    signature = inspect.signature(query)
+
     def query_indexed(self: Any, *args: Any, **kwargs: Any) -> Any:
-        index_name, conds = kwargs.get("index_name"), kwargs.get("hash_key_conditions") or []
+        bound = signature.bind_partial(self, *args, **kwargs).arguments  # moto passes index_name by position
+        index_name, conds = bound.get("index_name"), bound.get("hash_key_conditions") or []
         gsi = next((i for i in self.global_indexes or [] if i.name == index_name), None)
         if not isinstance(gsi, GlobalSecondaryIndex) or len(conds) != 1 or "all_items" in self.__dict__:
             return query(self, *args, **kwargs)
