@@ -60,7 +60,9 @@ _PROJECTOR_RETRIES = 10
 FUNCTIONS: tuple[Function, ...] = (
     Function(
         "search-projector", "projections.search.handler:handle",
-        (Mapping("kinesis", "changes_stream", batch_size=500, maximum_batching_window_in_seconds=1,
+        # Window 0: invoked as soon as a poll returns records (search freshness is the goal, seconds);
+        # on AWS a poll is ~1/s per shard, so this costs at most that many invocations per lane.
+        (Mapping("kinesis", "changes_stream", batch_size=500, maximum_batching_window_in_seconds=0,
                  parallelization_factor=2, maximum_retry_attempts=_PROJECTOR_RETRIES, maximum_record_age_in_seconds=3600,
                  on_failure=_S3_FAILURES),),
         "Changes -> OpenSearch documents (external versioning, soft deletes)",
@@ -79,8 +81,11 @@ FUNCTIONS: tuple[Function, ...] = (
     ),
     Function(
         "event-pipe", "ingestion.pipe:handle",
-        (Mapping("kinesis", "changes_stream", batch_size=100, maximum_batching_window_in_seconds=0,
-                 parallelization_factor=1, maximum_retry_attempts=10, on_failure=_S3_FAILURES),),
+        # Two batches in flight per shard (order per item holds: one partition key, one lane), up to 500
+        # changes each, put a few PutEvents calls at a time (ingestion.pipe): 116/s needs more than
+        # one sequential call per 10 events.
+        (Mapping("kinesis", "changes_stream", batch_size=500, maximum_batching_window_in_seconds=0,
+                 parallelization_factor=2, maximum_retry_attempts=10, on_failure=_S3_FAILURES),),
         "Changes -> domain events on the EventBridge bus (an EventBridge Pipe with enrichment in AWS)",
     ),
     Function(
