@@ -38,7 +38,7 @@ def test_functions_lists_sources_settings_and_runner_state(local_stack):
     pipe = funcs["event-pipe"]
     assert pipe["handler"] == "ingestion.pipe:handle" and pipe["importable"] is True
     (m,) = pipe["mappings"]
-    assert (m["kind"], m["source"], m["batch_size"], m["on_failure"]["kind"]) == ("kinesis", "changes_stream", 100, "s3")
+    assert (m["kind"], m["source"], m["batch_size"], m["on_failure"]["kind"]) == ("kinesis", "changes_stream", 500, "s3")
     assert m["runner"]["function"] == "event-pipe" and "lag_records" in m["runner"]
     shards = m["runner"]["shards"]
     assert shards, json.dumps(m["runner"])
