@@ -36,6 +36,7 @@ Performance only (measured with py-spy on a loaded stack, `BENCHMARKS.md` sectio
    moto's own matching, sorting and paging then run on them unchanged. An entry is only a hint: each
    candidate is looked up and re-checked, so a stale one (a delete, a changed key) is harmless.
 9. Successful requests are not logged (one formatted line per request on a busy stack); errors still are.
+10. Kinesis GetRecords walks the shard from its first record per read: it starts at the iterator instead.
 """
 from __future__ import annotations
 
@@ -163,7 +164,7 @@ def apply() -> None:
 
 
 def apply_performance() -> None:
-    """Patches 5-8 (docstring): same results, less CPU per request."""
+    """Patches 5-8 and 10 (docstring): same results, less CPU per request."""
     import moto.sqs.models as sqs_models
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
@@ -227,6 +228,7 @@ def apply_performance() -> None:
     jp_ext.parse = functools.lru_cache(maxsize=1024)(jp_ext.parse)
 
     _gsi_index()
+    _kinesis_reads()
 
     from werkzeug.serving import WSGIRequestHandler
 
@@ -237,6 +239,36 @@ def apply_performance() -> None:
             log_request(self, code, size)
 
     WSGIRequestHandler.log_request = quiet_log_request  # type: ignore[method-assign]
+
+
+def _kinesis_reads() -> None:
+    """Patch 10: Kinesis GetRecords starts at the iterator's position. moto walks the shard from its
+    first record on every read (O(records ever put), ~17,000 per shard after 5 minutes at 116/s, read
+    ~40 times a second by 4 mappings), which grew every hop's latency through a run. Sequence numbers
+    in a moto shard are consecutive (put_record: max + 1); where they are not, moto's walk answers."""
+    from moto.kinesis.models import Shard
+
+    walk = Shard.get_records
+
+    def get_records(self: Any, last_sequence_id: str, limit: int | None) -> tuple[list[Any], int, int]:
+        recs, last = self.records, int(last_sequence_id)
+        if not recs or not limit:
+            return walk(self, last_sequence_id, limit)  # type: ignore[no-any-return]
+        top = next(reversed(recs))
+        if last < top and last + 1 not in recs:
+            return walk(self, last_sequence_id, limit)  # type: ignore[no-any-return]
+        results, seq = [], last + 1
+        while seq <= top and len(results) < limit:
+            r = recs.get(seq)
+            if r is None:  # a gap: moto's walk skips it
+                return walk(self, last_sequence_id, limit)  # type: ignore[no-any-return]
+            results.append(r)
+            seq += 1
+        if not results:
+            return [], last, 0
+        return results, seq - 1, int((recs[top].created_at - results[-1].created_at) * 1000)
+
+    Shard.get_records = get_records  # type: ignore[method-assign]
 
 
 def _gsi_index() -> None:
