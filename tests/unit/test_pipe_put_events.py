@@ -18,7 +18,7 @@ def _entries(n: int, detail_bytes: int = 10) -> list[tuple[str, dict]]:
 class _Bus:
     """Records every entry; rejects an entry's first `reject_times` puts; raises for marked calls."""
 
-    def __init__(self, reject: set[str] = frozenset(), reject_times: int = 1, raise_for: str | None = None,
+    def __init__(self, reject: frozenset[str] | set[str] = frozenset(), reject_times: int = 1, raise_for: str | None = None,
                  delay_s: float = 0.0):
         self.lock = threading.Lock()
         self.calls: list[list[dict]] = []
