@@ -257,7 +257,8 @@ def _kinesis_reads() -> None:
         top = next(reversed(recs))
         if last < top and last + 1 not in recs:
             return walk(self, last_sequence_id, limit)  # type: ignore[no-any-return]
-        results, seq = [], last + 1
+        results: list[Any] = []
+        seq = last + 1
         while seq <= top and len(results) < limit:
             r = recs.get(seq)
             if r is None:  # a gap: moto's walk skips it
