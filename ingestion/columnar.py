@@ -46,8 +46,7 @@ ORDER_AND_TRANSACTION_ATTRS: dict[str, pa.DataType] = {
     "TotalAmount": N, "CancelReason": S, "SagaMode": S, "CreatedAt": S, "UpdatedAt": S,
     "Lines": pa.struct([("L", pa.list_(LINE))]),
 }
-
-
+# Every key attribute of every table (all strings); the Keys of a change must hold nothing else.
 KEYS = pa.struct(sorted({(k, leaf(kt)) for t in TABLES_BY_NAME.values()
                          for k, kt in (t.hash_key, *((t.range_key,) if t.range_key else ()))}))
 _READ = pajson.ReadOptions(use_threads=False, block_size=1 << 30)  # one block: measured per core

@@ -33,14 +33,13 @@ from ingestion.change_event import (
     decode_lambda_event,
     from_kinesis_record,
 )
-from ingestion.columnar import CODE, ENTITY_NAMES, Parsed, child, conforms, leaf
+from ingestion.columnar import CODE, ENTITY_NAMES, LINE, Parsed, child, conforms, leaf
 from projections.lake import columns
 from projections.lake.schema import ENTITIES, META, UTC_TS, Column, Entity
 
 _TAG = {"string": "S", "timestamp": "S", "decimal": "N", "bigint": "N", "bool": "BOOL"}
 _LINE_FIELDS = ("LineAmount", "Qty", "Sku", "UnitPrice")  # sorted: the order to_json writes them in
-_LINES_TYPE = pa.struct([("L", pa.list_(pa.struct([("M", pa.struct(
-    [(f, pa.struct([("S" if f == "Sku" else "N", pa.string())])) for f in _LINE_FIELDS]))])))])
+_LINES_TYPE = pa.struct([("L", pa.list_(LINE))])
 # Numbers copied verbatim into the `lines` JSON must be what str(Decimal(n)) prints (no exponent,
 # no leading zeros, not 0.0000001 which prints as 1E-7).
 _CANONICAL = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?$"
@@ -65,6 +64,8 @@ def _image_type() -> pa.StructType:
 
 IMAGE = _image_type()
 _TIMESTAMP_ATTRS = frozenset(c.attr for e in ENTITIES.values() for c in e.columns if c.kind == "timestamp")
+
+
 # --- which entities the fast path cannot take --------------------------------------------------
 def _odd_rows(img: pa.StructArray | None, entity: pa.Array, expected: pa.StructType,
              allowed: Mapping[str, pa.Array]) -> pa.Array:
