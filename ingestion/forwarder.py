@@ -15,6 +15,7 @@ from typing import Any
 
 from cqrs.resources import TABLES
 from cqrs.settings import Settings
+from ingestion import batching
 from ingestion.change_event import decode_image, key_string, to_kinesis_data
 from ingestion.esm.checkpoints import CheckpointStore
 
@@ -116,16 +117,8 @@ class Forwarder:
 
     def put_all(self, entries: list[dict[str, Any]]) -> None:
         """PutRecords in chunks; only the records that failed are sent again, until all are in."""
-        chunk: list[dict[str, Any]] = []
-        size = 0
-        for e in entries:
-            n = len(e["Data"]) + len(e["PartitionKey"])
-            if chunk and (len(chunk) >= MAX_PUT_RECORDS or size + n > MAX_PUT_BYTES):
-                self._put_chunk(chunk)
-                chunk, size = [], 0
-            chunk.append(e)
-            size += n
-        if chunk:
+        for chunk in batching.split(entries, lambda e: len(e["Data"]) + len(e["PartitionKey"]),
+                                    MAX_PUT_RECORDS, MAX_PUT_BYTES):
             self._put_chunk(chunk)
 
     def _put_chunk(self, chunk: list[dict[str, Any]]) -> None:

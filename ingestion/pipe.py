@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from cqrs.settings import Settings
+from ingestion import batching
 from ingestion.change_event import decode_lambda_event
 
 MAX_ENTRIES = 10  # PutEvents accepts at most 10 entries per call
@@ -66,19 +67,7 @@ def entry_size(entry: dict[str, Any]) -> int:
 def chunks(entries: list[tuple[str, dict[str, Any]]]) -> list[list[tuple[str, dict[str, Any]]]]:
     """Split into calls of at most MAX_ENTRIES entries and MAX_CALL_BYTES. An entry that is too big
     on its own goes alone: PutEvents refuses it and its record is reported (never dropped)."""
-    out: list[list[tuple[str, dict[str, Any]]]] = []
-    cur: list[tuple[str, dict[str, Any]]] = []
-    size = 0
-    for pair in entries:
-        n = entry_size(pair[1])
-        if cur and (len(cur) >= MAX_ENTRIES or size + n > MAX_CALL_BYTES):
-            out.append(cur)
-            cur, size = [], 0
-        cur.append(pair)
-        size += n
-    if cur:
-        out.append(cur)
-    return out
+    return batching.split(entries, lambda pair: entry_size(pair[1]), MAX_ENTRIES, MAX_CALL_BYTES)
 
 
 def _put_chunk(client: Any, chunk: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any], str]]:

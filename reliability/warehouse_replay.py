@@ -18,7 +18,6 @@ Used only with the local stack (DuckDB over the lake, PostgreSQL warehouse); on 
 """
 from __future__ import annotations
 
-import io
 import queue
 import threading
 import time
@@ -158,15 +157,6 @@ def unit_keys(con: Any, e: str, n: int, i: int) -> list[str]:
     return [r[0] for r in con.execute(f"SELECT DISTINCT {ENTITIES[e].keys[0]} FROM src_{e} ORDER BY 1").fetchall()]
 
 
-def _csv(table: Any) -> bytes:
-    import pyarrow.csv as pcsv
-
-    buf = io.BytesIO()
-    # every valid value quoted, NULL unquoted: PostgreSQL's CSV tells "" (empty text) from NULL
-    pcsv.write_csv(table, buf, pcsv.WriteOptions(include_header=False, quoting_style="all_valid"))
-    return buf.getvalue()
-
-
 class Loader:
     """One warehouse session for a whole replay. Its staging tables are session-private TEMP tables
     with the shared staging tables' names and columns: PostgreSQL resolves a table name in pg_temp
@@ -192,36 +182,23 @@ class Loader:
     def load(self, tables: dict[str, Any]) -> None:
         """One transaction: COPY every staging table, then every MERGE of rows.MERGES (version-guarded).
         Errors as the warehouse adapter's: TerminalLoadError (the data), TransientLoadError."""
-        import psycopg
-
-        from projections.warehouse.adapters import (
-            _LOAD_LOCK,
-            TerminalLoadError,
-            TransientLoadError,
-            merge_statements,
-        )
+        from projections.warehouse.adapters import _LOAD_LOCK, classified_load_errors, merge_statements
+        from projections.warehouse.columnar import to_csv
 
         c = self.c
-        try:
-            with c.transaction():
-                # the live projector's loads share dimension keys: one load at a time, as adapters does
-                c.execute("SELECT pg_advisory_xact_lock(%s)", (_LOAD_LOCK,))
-                # a replay can be re-run from the lake: losing its last commit to a crash is harmless
-                c.execute("SET LOCAL synchronous_commit = off")
-                c.execute("SET LOCAL work_mem = '256MB'")
-                c.execute(f"TRUNCATE {', '.join(STAGES)}")  # the temp tables (pg_temp comes first)
-                for t, data in tables.items():
-                    if data.num_rows:
-                        with c.cursor().copy(f"COPY {t} ({', '.join(STAGES[t].columns)}) FROM STDIN (FORMAT csv)") as cp:
-                            cp.write(_csv(data))
-                for sql in merge_statements("postgres"):
-                    c.execute(sql)
-        except psycopg.errors.UniqueViolation as e:
-            raise TransientLoadError(f"concurrent warehouse load, retry can help: {e}") from e
-        except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as e:
-            raise TerminalLoadError(f"the warehouse refused the load: {e.diag.message_primary or e}") from e
-        except psycopg.OperationalError as e:
-            raise TransientLoadError(f"warehouse load aborted, retry can help: {e}") from e
+        with classified_load_errors("load"), c.transaction():
+            # the live projector's loads share dimension keys: one load at a time, as adapters does
+            c.execute("SELECT pg_advisory_xact_lock(%s)", (_LOAD_LOCK,))
+            # a replay can be re-run from the lake: losing its last commit to a crash is harmless
+            c.execute("SET LOCAL synchronous_commit = off")
+            c.execute("SET LOCAL work_mem = '256MB'")
+            c.execute(f"TRUNCATE {', '.join(STAGES)}")  # the temp tables (pg_temp comes first)
+            for t, data in tables.items():
+                if data.num_rows:
+                    with c.cursor().copy(f"COPY {t} ({', '.join(STAGES[t].columns)}) FROM STDIN (FORMAT csv)") as cp:
+                        cp.write(to_csv(data))
+            for sql in merge_statements("postgres"):
+                c.execute(sql)
 
 
 def lake_connection(settings: Any, entities: list[str]) -> Any:

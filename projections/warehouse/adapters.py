@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from functools import cache
 from typing import Any, Protocol
@@ -71,6 +72,23 @@ def _staging_reset() -> list[str]:
 
 
 # --- PostgreSQL protocol: the local PostgreSQL, or Redshift directly --------------------------
+@contextmanager
+def classified_load_errors(what: str) -> Iterator[None]:
+    """A PostgreSQL load's errors as TerminalLoadError (the data: retrying cannot help) or
+    TransientLoadError (the warehouse: retrying can). `what`: "batch", "load", for the message."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.errors.UniqueViolation as e:
+        # staging is deduplicated and version-guarded: a duplicate key means a concurrent load
+        raise TransientLoadError(f"concurrent warehouse load, retry can help: {e}") from e
+    except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as e:
+        raise TerminalLoadError(f"the warehouse refused the {what}: {e.diag.message_primary or e}") from e
+    except psycopg.OperationalError as e:
+        raise TransientLoadError(f"warehouse load aborted, retry can help: {e}") from e
+
+
 class PostgresWarehouse:
     def __init__(self, dsn: str, dialect_name: str = "postgres", connect: Callable[[str], Any] | None = None):
         self.dsn = dsn
@@ -91,33 +109,23 @@ class PostgresWarehouse:
                 c.execute(s)
 
     def apply(self, batch: Batch) -> None:
-        import psycopg
-
-        try:
-            with self._conn() as c, c.transaction():
-                if self.target == "postgres":
-                    # Loads from different shards share dimension keys (a customer, a day): run them
-                    # one at a time, as Redshift's serializable transactions would.
-                    c.execute("SELECT pg_advisory_xact_lock(%s)", (_LOAD_LOCK,))
-                for s in _staging_reset():
-                    c.execute(s)
-                for table, rows in batch.rows.items():
-                    if rows:
-                        self._stage(c, table, rows)
-                for table, t in batch.arrow.items():
-                    if t.num_rows:
-                        self._stage_arrow(c, table, t)
-                for s in merge_statements(self.target):
-                    c.execute(s)
-                for s in _staging_reset():
-                    c.execute(s)
-        except psycopg.errors.UniqueViolation as e:
-            # staging is deduplicated and version-guarded: a duplicate key means a concurrent load
-            raise TransientLoadError(f"concurrent warehouse load, retry can help: {e}") from e
-        except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as e:
-            raise TerminalLoadError(f"the warehouse refused the batch: {e.diag.message_primary or e}") from e
-        except psycopg.OperationalError as e:
-            raise TransientLoadError(f"warehouse load aborted, retry can help: {e}") from e
+        with classified_load_errors("batch"), self._conn() as c, c.transaction():
+            if self.target == "postgres":
+                # Loads from different shards share dimension keys (a customer, a day): run them
+                # one at a time, as Redshift's serializable transactions would.
+                c.execute("SELECT pg_advisory_xact_lock(%s)", (_LOAD_LOCK,))
+            for s in _staging_reset():
+                c.execute(s)
+            for table, rows in batch.rows.items():
+                if rows:
+                    self._stage(c, table, rows)
+            for table, t in batch.arrow.items():
+                if t.num_rows:
+                    self._stage_arrow(c, table, t)
+            for s in merge_statements(self.target):
+                c.execute(s)
+            for s in _staging_reset():
+                c.execute(s)
 
     def _stage(self, c: Any, table: str, rows: list[tuple[Any, ...]]) -> None:
         cols = STAGES[table].columns
