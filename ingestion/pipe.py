@@ -10,6 +10,7 @@ calls at a time, so a batch of hundreds of changes costs a few round trips, not 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -111,12 +112,26 @@ def put_events(client: Any, entries: list[tuple[str, dict[str, Any]]], *, concur
     return {rid for rid, _, _ in rejected}
 
 
+_clients: dict[tuple[Any, ...], Any] = {}
+_lock = threading.Lock()
+
+
+def _events_client(settings: Settings) -> Any:
+    """Reused across warm invocations, as the projectors do (a client per invocation cost ~7% of the
+    local runner's CPU and a new connection per call)."""
+    key = (settings.aws_endpoint_url, settings.region)
+    with _lock:
+        if key not in _clients:
+            _clients[key] = settings.boto3_client("events")
+        return _clients[key]
+
+
 def handle(event: dict[str, Any], context: Any, *, events_client: Any = None,
            settings: Settings | None = None, mapper: Any = None) -> dict[str, Any]:
     settings = settings or Settings.from_env()
     if mapper is None:
         from services.events import to_domain_events as mapper  # engineer A's module, imported lazily
-    client = events_client or settings.boto3_client("events")
+    client = events_client or _events_client(settings)
     batch = decode_lambda_event(event, prefix=settings.table_prefix)
     failed: list[str] = [f.item_identifier for f in batch.failures]
     for f in batch.failures:

@@ -76,7 +76,7 @@ def evaluate(ent: Entity, table: pa.Table, events: Sequence[ChangeEvent]) -> dic
 
 def _version_clashes(table: pa.Table, keys: list[str], events: Sequence[ChangeEvent]) -> dict[int, str]:
     # Find (key, version) groups with more than one sequence number in Arrow; inspect only those.
-    g = table.select([*keys, "version", "sequence_number"]).group_by([*keys, "version"]).aggregate(
+    g = table.select([*keys, "version", "sequence_number"]).group_by([*keys, "version"], use_threads=False).aggregate(
         [("sequence_number", "count_distinct")])
     suspects = g.filter(pc.greater(g.column("sequence_number_count_distinct"), 1))
     if not suspects.num_rows:
