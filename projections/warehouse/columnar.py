@@ -204,7 +204,7 @@ def _build(p: Any, entity_names: tuple[str, ...], item_keys: pa.Array | None) ->
     have = pc.is_valid(whens)
     cust = pa.table({"customer_id": cids, "first_seen_at": whens}).filter(pc.and_(have, pc.is_valid(cids)))
     if cust.num_rows:  # the earliest sighting wins
-        cust = cust.group_by("customer_id").aggregate([("first_seen_at", "min")])
+        cust = cust.group_by("customer_id", use_threads=False).aggregate([("first_seen_at", "min")])
         tables["stage_customers"] = cust.rename_columns(["customer_id", "first_seen_at"]).select(
             ["customer_id", "first_seen_at"])
     days = pc.unique(pc.cast(whens.filter(have), pa.date32()))
