@@ -33,9 +33,20 @@ QUARANTINE_SCHEMA = pa.schema([
 ])
 
 
+# Dictionary encoding only where values repeat (op, status, currency, merchant...): for ids, sequence
+# numbers and JSON text the dictionary is as big as the data. Measured on the 3 files of the bench's
+# 10k-change batch (bench/events.py): 650 -> 478 KB of Parquet, 16.8 -> 13.7 ms of write_table.
+_NOT_REPEATING = ("sequence_number", "lines", "payload", "cart_items")
+
+
+def dictionary_columns(schema: pa.Schema) -> list[str]:
+    return [f.name for f in schema if pa.types.is_string(f.type)
+            and not f.name.endswith("_id") and f.name not in _NOT_REPEATING]
+
+
 def parquet_bytes(table: pa.Table) -> bytes:
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd")
+    pq.write_table(table, buf, compression="zstd", use_dictionary=dictionary_columns(table.schema))
     return buf.getvalue()
 
 
