@@ -25,6 +25,10 @@ def run_section(section: str, args: Any, records: int) -> dict[str, Any]:
         from bench import api
 
         return api.run(args)
+    if section == "index":
+        from bench import index
+
+        return index.run(args)
     raise ValueError(f"unknown benchmark {section!r}")
 
 
@@ -45,7 +49,7 @@ def to_text(out: dict[str, Any]) -> str:
             lines.append(f"  {name:<10} {d['records']:,} records ({d['event_bytes'] / 2**20:.1f} MB): peak RSS "
                          f"{d['rss_peak_mb']} MB (+{d['rss_growth_mb']} MB over imports + parsed event), Python allocations peak "
                          f"{d['tracemalloc_peak_mb']} MB")
-    for section in ("e2e", "e2e_full", "replay", "api"):
+    for section in ("e2e", "e2e_full", "replay", "api", "index"):
         if out.get(section):
             lines.append(f"\n{section}:")
             lines.extend(_text_section(out[section]))

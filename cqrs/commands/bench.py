@@ -1,14 +1,14 @@
 """`cqrs bench [--json] [--quick] [--only NAME] [--record]`: the pipeline's benchmarks (bench/).
 
 Default: projector throughput against the naive references and peak memory (pure compute, no stack).
-`--only e2e|replay|api` run the benchmarks that need the embedded stack (each starts and stops its own).
+`--only e2e|replay|api|index` run the benchmarks that need the embedded stack (each starts and stops its own).
 """
 from __future__ import annotations
 
 import argparse
 import json
 
-SECTIONS = ("throughput", "memory", "e2e", "replay", "api")
+SECTIONS = ("throughput", "memory", "e2e", "replay", "api", "index")
 DEFAULT = ("throughput", "memory")
 
 
@@ -19,9 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--only", choices=SECTIONS, action="append",
                    help="run only this benchmark (repeatable); default: throughput and memory")
     p.add_argument("--records", type=int, default=None, help="records per batch (default 10,000)")
-    p.add_argument("--duration", type=float, default=None, help="e2e: seconds per rate (default 60, full: 300)")
+    p.add_argument("--duration", type=float, default=None, help="e2e: seconds per rate (default 60, full: 300); index: seconds (default 120)")
     p.add_argument("--full", action="store_true", help="e2e: the full 5 minutes at the talk's rate")
-    p.add_argument("--rates", default=None, help="e2e: comma-separated transactions/s to try (default 116,...)")
+    p.add_argument("--rates", default=None, help="e2e: comma-separated transactions/s to try (default 116,...); index: documents/s (default 200)")
     p.add_argument("--record", action="store_true", help="write the figures into bench/figures.json")
     p.set_defaults(func=cmd_bench)
 
