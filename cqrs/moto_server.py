@@ -370,6 +370,7 @@ def _reindex(table: Any, item: Any) -> None:  # replaced by _gsi_index (a transa
 def main(argv: list[str] | None = None) -> None:
     """`-H host -p port` as moto's server; `--http werkzeug` serves with moto's own server (to compare)."""
     import argparse
+    import logging
     import os
     import signal
 
@@ -388,8 +389,6 @@ def main(argv: list[str] | None = None) -> None:
         return
     import waitress
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-
-    import logging
 
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" on every busy moment
     os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto's main: presigned URLs and callbacks use it
