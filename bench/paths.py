@@ -76,11 +76,13 @@ def _best_actions(event: Mapping[str, Any]) -> list[Any]:
 
 
 def _bulk_bytes(actions: list[Any]) -> bytes:
+    from opensearchpy.client.utils import _bulk_body as _client_body
+
     from projections.search.serializer import OrjsonSerializer
     from projections.search.writer import bulk_body
 
-    ser = OrjsonSerializer()  # the client's serializer (client.make_client); client.bulk joins a list body
-    return ("\n".join(ser.dumps(x) for x in bulk_body(actions)) + "\n").encode()
+    # what client.bulk sends: opensearch-py's own body step with our client's serializer (client.make_client)
+    return str(_client_body(OrjsonSerializer(), bulk_body(actions))).encode()
 
 
 def search_ours(event: Mapping[str, Any]) -> Output:

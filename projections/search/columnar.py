@@ -287,9 +287,34 @@ def _build(p: Any, names: list[str], entity_names: tuple[str, ...], keys: pa.Str
     keep = _highest_versions(t)  # positions in t; the documents are taken once, at the end
     aliases = {c: alias_name(SPECS_BY_ENTITY[e].resource, prefix) for c, e in enumerate(entity_names) if e in names}
     cols = [t.column(c).combine_chunks().take(keep).to_pylist() for c in ("e", "id", "version", "row")]
-    cols += [pa.concat_arrays(x).take(keep).to_pylist() for x in (metas, docs)]
-    actions = [PreparedAction(aliases[e], i, v, m, d) for e, i, v, _, m, d in zip(*cols)]
+    lines = ArrowLines(pa.concat_arrays(metas).take(keep), pa.concat_arrays(docs).take(keep))
+    actions = [PreparedAction(aliases[e], i, v, lines, k) for k, (e, i, v) in enumerate(zip(*cols[:3]))]
     return Prepared(actions, p.records, cols[3])
+
+
+class ArrowLines:
+    """The batch's meta and document lines as Arrow strings. A bulk body is joined by Arrow: a Python
+    string per line and the client's per-line serializer call were ~15-25 ms of ~125 per 10,000
+    records (cProfile of bench.paths.search_ours)."""
+
+    __slots__ = ("docs", "metas")
+
+    def __init__(self, metas: pa.Array, docs: pa.Array):
+        self.metas, self.docs = metas, docs
+
+    def meta(self, pos: int) -> str:
+        return str(self.metas[pos].as_py())
+
+    def source(self, pos: int) -> str:
+        return str(self.docs[pos].as_py())
+
+    def body(self, positions: list[int]) -> str:
+        """Meta and document line of each position, in that order, newline-terminated (as client.bulk
+        sends a list of lines)."""
+        idx = pa.array(positions, pa.int64())
+        pairs = pc.binary_join_element_wise(self.metas.take(idx), self.docs.take(idx), "\n")
+        one = pa.ListArray.from_arrays(pa.array([0, len(pairs)], pa.int32()), pairs)
+        return str(pc.binary_join(one, "\n")[0].as_py()) + "\n"
 
 
 def _highest_versions(t: pa.Table) -> pa.Array:

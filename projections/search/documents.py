@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -39,19 +39,37 @@ class IndexAction:
         return (self.index, self.id)
 
 
+class SerializedLines(Protocol):
+    """A batch's bulk lines, kept together (columnar.ArrowLines): one action's lines by position, or
+    the request body of several."""
+
+    def meta(self, pos: int) -> str: ...
+    def source(self, pos: int) -> str: ...
+    def body(self, positions: list[int]) -> str: ...
+
+
 @dataclass(slots=True)  # not frozen: 3x cheaper to create (10,000 per batch); never mutated
 class PreparedAction:
     """An IndexAction already serialized (columnar.py): the bulk meta line and the document line,
-    byte for byte what the client's serializer writes for the equivalent IndexAction."""
+    byte for byte what the client's serializer writes for the equivalent IndexAction, held by the
+    batch's `lines` at `pos` (no Python string per line unless one is asked for)."""
     index: str
     id: str
     version: int
-    meta: str
-    source: str
+    lines: SerializedLines
+    pos: int
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.index, self.id)
+
+    @property
+    def meta(self) -> str:
+        return self.lines.meta(self.pos)
+
+    @property
+    def source(self) -> str:
+        return self.lines.source(self.pos)
 
     @property
     def document(self) -> dict[str, Any]:  # failure reports only

@@ -42,9 +42,14 @@ class WriteOutcome:
     attempts: int = 0
 
 
-def bulk_body(actions: list[Action]) -> list[Any]:
-    """The bulk request as client.bulk takes it: a list of lines, each a dict the client serializes,
-    or for a PreparedAction the two lines already serialized (the serializer passes str through)."""
+def bulk_body(actions: list[Action]) -> list[Any] | str:
+    """The bulk request as client.bulk takes it: the request body itself when every action is a
+    PreparedAction of one batch (joined by Arrow, columnar.ArrowLines); else a list of lines, each a
+    dict the client serializes, or for a PreparedAction the two lines already serialized (the
+    serializer passes str through)."""
+    first = actions[0] if actions else None
+    if type(first) is PreparedAction and all(type(a) is PreparedAction and a.lines is first.lines for a in actions):
+        return first.lines.body([a.pos for a in actions])  # type: ignore[union-attr]
     body: list[Any] = []
     for a in actions:
         if type(a) is PreparedAction:
