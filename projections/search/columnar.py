@@ -6,8 +6,9 @@ The handler (projections/search/handler.py) tries `prepare` first. It returns th
 per-event path would write (one per document id, its highest version, the first such record winning
 a tie, in order of each id's first appearance), each already serialized exactly as the client's
 serializer (serializer.OrjsonSerializer) would serialize the per-event `bulk_body`: the same bytes
-(tests/unit/test_search_columnar.py compares whole bulk bodies). The writer sends them and checks
-every item's result as for any other action (per-item retry, back-pressure, 400s reported).
+(tests/unit/test_search_columnar.py compares whole bulk bodies). The lines stay Arrow strings
+(`ArrowLines`): the writer sends a batch's body joined by Arrow and checks every item's result as for
+any other action (per-item retry, back-pressure, 400s reported).
 
 `prepare` returns None, and the per-event path decides (and names every bad record), whenever the
 batch is not provably plain: an envelope `ingestion.columnar.parse` refuses, another table, an
