@@ -47,9 +47,9 @@ def bulk_body(actions: list[Action]) -> list[Any] | str:
     PreparedAction of one batch (joined by Arrow, columnar.ArrowLines); else a list of lines, each a
     dict the client serializes, or for a PreparedAction the two lines already serialized (the
     serializer passes str through)."""
-    first = actions[0] if actions else None
-    if type(first) is PreparedAction and all(type(a) is PreparedAction and a.lines is first.lines for a in actions):
-        return first.lines.body([a.pos for a in actions])  # type: ignore[union-attr]
+    prepared = [a for a in actions if isinstance(a, PreparedAction)]
+    if prepared and len(prepared) == len(actions) and all(a.lines is prepared[0].lines for a in prepared):
+        return prepared[0].lines.body([a.pos for a in prepared])
     body: list[Any] = []
     for a in actions:
         if type(a) is PreparedAction:
