@@ -44,7 +44,8 @@ def to_text(out: dict[str, Any]) -> str:
             lines.append(f"  {name:<10} {vs}   ours/naive = {p['ratio_vs_naive']}x   (exact decimals checked)")
     mem = out.get("memory")
     if mem:
-        lines.append("\npeak memory, one ~6 MB Lambda event through the pure path (fresh process):")
+        size = max(d["event_bytes"] for d in mem.values()) / 2**20
+        lines.append(f"\npeak memory, one ~{size:.1f} MB Lambda event through the pure path (fresh process):")
         for name, d in mem.items():
             lines.append(f"  {name:<10} {d['records']:,} records ({d['event_bytes'] / 2**20:.1f} MB): peak RSS "
                          f"{d['rss_peak_mb']} MB (+{d['rss_growth_mb']} MB over imports + parsed event), Python allocations peak "
