@@ -75,10 +75,9 @@ def _changes_poller(settings: Any) -> Callable[[list[str]], set[str]]:
     iterators = {s["ShardId"]: kinesis.get_shard_iterator(StreamName=stream, ShardId=s["ShardId"],
                                                           ShardIteratorType="LATEST")["ShardIterator"] for s in shards}
 
-    early: set[str] = set()  # read before the poster recorded its write: answered on a later call
+    read: set[str] = set()  # read and not yet asked for (the poster records a write after its put returns)
 
     def poll(ids: list[str]) -> set[str]:
-        found = early
         for sid, it in list(iterators.items()):
             while it:
                 r = kinesis.get_records(ShardIterator=it, Limit=10000)
@@ -87,11 +86,11 @@ def _changes_poller(settings: Any) -> Callable[[list[str]], set[str]]:
                     keys = orjson.loads(rec["Data"]).get("dynamodb", {}).get("Keys", {})
                     tid = keys.get("TransactionId", {}).get("S")
                     if tid:
-                        found.add(tid)
+                        read.add(tid)
                 if not r["Records"] or not r.get("MillisBehindLatest"):
                     break
-        answered = found.intersection(ids)
-        early.difference_update(answered)
+        answered = read.intersection(ids)
+        read.difference_update(answered)
         return answered
     return poll
 

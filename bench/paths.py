@@ -59,7 +59,7 @@ def lake_per_event(event: Mapping[str, Any]) -> Output:
     return len(event["Records"]), sum(map(len, files.values())), files
 
 
-def _best_actions(event: Mapping[str, Any]) -> list[Any]:
+def best_actions(event: Mapping[str, Any], prefix: str = "") -> list[Any]:
     """The search projector's pure path: decode, build, keep each document's highest version."""
     from ingestion.change_event import decode_lambda_event
     from projections.search.documents import to_index_action
@@ -67,7 +67,7 @@ def _best_actions(event: Mapping[str, Any]) -> list[Any]:
     batch = decode_lambda_event(event)
     best: dict[tuple[str, str], Any] = {}
     for ev in batch.events:
-        a = to_index_action(ev)
+        a = to_index_action(ev, prefix)
         if a is not None:
             cur = best.get(a.key)
             if cur is None or a.version > cur.version:
@@ -97,7 +97,7 @@ def search_ours(event: Mapping[str, Any]) -> Output:
 
 def search_per_event(event: Mapping[str, Any]) -> Output:
     """Ours without the columnar path: decode -> to_index_action -> highest version per id (odd batches)."""
-    data = _bulk_bytes(_best_actions(event))
+    data = _bulk_bytes(best_actions(event))
     return len(event["Records"]), len(data), data
 
 

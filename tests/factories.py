@@ -93,3 +93,13 @@ def kinesis_event(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 def D(x: Any) -> Decimal:
     return Decimal(str(x))
+
+
+# Plain Transactions / Orders items (the columnar and fast-path tests start from these and vary one thing).
+TXN = {"TransactionId": "t1", "CustomerId": "c1", "Merchant": "ACME", "Amount": D("12.30"), "Currency": "USD",
+       "Country": "US", "PostedAt": "2026-11-27T06:22:00.5Z", "Version": D(1)}
+ORDER = {"OrderId": "o1", "CustomerId": "c1", "CartId": "k1", "Status": "PENDING", "TotalAmount": D("19.99"),
+         "Lines": [{"Sku": "S-1", "Qty": D(2), "UnitPrice": D("9.99"), "LineAmount": D("19.98")},
+                   {"Sku": "S-2", "Qty": D(1), "UnitPrice": D("0.01"), "LineAmount": D("0.01")}],
+         "Currency": "USD", "SagaMode": "choreography", "CreatedAt": "2026-11-27T06:22:00.123456Z",
+         "UpdatedAt": "2026-11-27T06:22:01.000000Z", "Version": D(1)}

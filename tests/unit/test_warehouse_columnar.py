@@ -12,15 +12,7 @@ from bench.events import kinesis_event as bench_event
 from ingestion.change_event import decode_lambda_event
 from projections.warehouse import columnar
 from projections.warehouse.rows import STAGES, build_batch
-from tests.factories import D, kinesis_event, kinesis_record
-
-TXN = {"TransactionId": "t1", "CustomerId": "c1", "Merchant": "ACME", "Amount": D("12.30"), "Currency": "USD",
-       "Country": "US", "PostedAt": "2026-11-27T06:22:00.5Z", "Version": D(1)}
-ORDER = {"OrderId": "o1", "CustomerId": "c1", "CartId": "k1", "Status": "PENDING", "TotalAmount": D("19.99"),
-         "Lines": [{"Sku": "S-1", "Qty": D(2), "UnitPrice": D("9.99"), "LineAmount": D("19.98")},
-                   {"Sku": "S-2", "Qty": D(1), "UnitPrice": D("0.01"), "LineAmount": D("0.01")}],
-         "Currency": "USD", "SagaMode": "choreography", "CreatedAt": "2026-11-27T06:22:00.123456Z",
-         "UpdatedAt": "2026-11-27T06:22:01.000000Z", "Version": D(1)}
+from tests.factories import ORDER, TXN, D, kinesis_event, kinesis_record
 
 
 def same_rows(event) -> None:

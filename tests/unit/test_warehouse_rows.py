@@ -12,7 +12,7 @@ from ingestion.change_event import decode_lambda_event
 from projections.warehouse import dialect
 from projections.warehouse.projector import MicroBatcher
 from projections.warehouse.rows import MERGES, STAGES, build_batch, rows_for
-from tests.factories import D, kinesis_event, kinesis_record
+from tests.factories import TXN, D, kinesis_event, kinesis_record
 
 
 def order(oid: str = "o1", version: int = 1, status: str = "PENDING", **extra):
@@ -201,8 +201,6 @@ def test_fact_merges_are_version_guarded_in_syntax_redshift_accepts(path):
 
 
 # --- the fast paths (rows._FAST) build exactly what the checked code builds, or defer to it -------
-TXN = {"TransactionId": "t1", "CustomerId": "c1", "Merchant": "ACME", "Amount": D("12.30"), "Currency": "USD",
-       "Country": "US", "PostedAt": "2026-11-27T06:22:00.5Z", "Version": D(1)}
 ODD_VALUES = [
     {}, {"Amount": D("1.500")}, {"Amount": D("1.555")}, {"Amount": D("1E+3")}, {"Amount": D("-0.01")},
     {"Amount": "12.30"}, {"Amount": True}, {"Amount": None}, {"Amount": D("9" * 36 + ".99")},
