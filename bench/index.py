@@ -1,10 +1,15 @@
 """Bulk-index latency of the local OpenSearch stand-in alone: small bulks at a steady rate, as the
-search projector sends them at the talk's rate, with nothing else running on the stack.
+search projector sends them at the talk's rate, with nothing else running on the stack, once per bulk
+size (each on a fresh index with the transactions mapping), side by side.
 
 Why: the e2e search freshness tail (BENCHMARKS.md section 2) comes from osmem-server pausing a bulk
-call for a second or more now and then, longer as the index grows. This measures that pause without
-the rest of the pipeline, so it can be told apart from ours. Amazon OpenSearch merges segments in the
-background; the pause is the stand-in's, not the design's.
+call for up to a second now and then. It keeps one in-memory segment per write and merges them by
+size class (1-9, 10-99, 100-999 documents): ten runs of a class are re-indexed together inside the
+write that makes the tenth. Bulks of 1-9 documents therefore end, every 1,000 bulks, in one write that
+re-indexes 1,000 x their size (7,000 documents: ~1 s); bulks of 10-99 end every 100 bulks in 100 x
+their size (1,200 documents: ~0.15 s). The bulk size is the search mapping's: 7 documents per bulk at
+116/s with 2 lanes per shard, 12 with 1 (ingestion/functions.py). Amazon OpenSearch merges segments
+in the background; the pause is the stand-in's, not the design's.
 """
 from __future__ import annotations
 
@@ -13,44 +18,59 @@ from typing import Any
 
 from bench.e2e import _pct
 
-DOCS_PER_BULK = 7  # what one search invocation carries at 116/s (2 lanes, ~0.2 s reads)
+# Documents per bulk, compared in one run: what one search invocation carries at 116/s (2 shards read
+# every ~0.2 s) with 2 lanes per shard (the former setting) and with 1 (the current one).
+BULK_SIZES = (7, 12)
 PAUSE_S = 0.3  # a bulk call slower than this counts as a pause
 
 
 def run(args: Any) -> dict[str, Any]:
     from bench.stackctx import private_stack
     from projections.search.client import make_client
-    from projections.search.mappings import alias_name
 
     rate = float((args.rates or "200").split(",")[0])  # documents per second
     duration = args.duration or (10.0 if args.quick else 120.0)
+    out: dict[str, Any] = {"documents_per_s": rate, "duration_s": duration}
     with private_stack() as settings:
-        client, index = make_client(settings), alias_name("transactions", settings.table_prefix)
-        lat: list[float] = []
-        pauses: list[dict[str, float]] = []
-        t0 = time.perf_counter()
-        n = 0
-        while (elapsed := time.perf_counter() - t0) < duration:
-            due = t0 + n / rate
-            if due > time.perf_counter():
-                time.sleep(due - time.perf_counter())
-            body: list[dict[str, Any]] = []
-            for _ in range(DOCS_PER_BULK):
-                n += 1
-                tid = f"txn-{n:09d}"
-                body += [{"index": {"_index": index, "_id": tid, "version": 1, "version_type": "external",
-                                    "require_alias": True}},
-                         {"transaction_id": tid, "customer_id": f"cust-{n % 2000:04d}", "merchant": "ACME Grocery",
-                          "amount": f"{n % 500}.{n % 100:02d}", "currency": "USD", "country": "US",
-                          "posted_at": "2026-11-27T10:00:00.000000Z", "text": f"{tid} ACME Grocery US"}]
-            a = time.perf_counter()
-            r = client.bulk(body=body)
-            dt = time.perf_counter() - a
-            if r.get("errors"):
-                raise RuntimeError(f"bulk refused: {r['items'][0]}")
-            lat.append(dt * 1000)  # ms
-            if dt > PAUSE_S:
-                pauses.append({"at_s": round(elapsed, 1), "documents_before": n - DOCS_PER_BULK, "pause_s": round(dt, 3)})
-    return {"documents_per_s": rate, "docs_per_bulk": DOCS_PER_BULK, "duration_s": duration, "documents": n,
-            "bulk_p50_ms": _pct(lat, 50), "bulk_p99_ms": _pct(lat, 99), "bulk_max_ms": round(max(lat), 3),
-            f"pauses_over_{PAUSE_S}s": pauses}
+        client = make_client(settings)
+        for size in BULK_SIZES:
+            out[f"bulks_of_{size}"] = _paced(client, _fresh_index(client, f"bench-index-{size}"), rate, size, duration)
+    return out
+
+
+def _fresh_index(client: Any, name: str) -> str:
+    from projections.search.mappings import SPECS_BY_RESOURCE, template_body
+
+    settings = template_body(SPECS_BY_RESOURCE["transactions"])["template"]
+    client.indices.create(index=name, body=settings)
+    return name
+
+
+def _paced(client: Any, index: str, rate: float, size: int, duration: float) -> dict[str, Any]:
+    lat: list[float] = []
+    pauses: list[dict[str, float]] = []
+    t0 = time.perf_counter()
+    n = 0
+    while n / rate < duration:  # each bulk is sent at its due time, n / rate after the start
+        due = t0 + n / rate
+        if due > time.perf_counter():
+            time.sleep(due - time.perf_counter())
+        elapsed = time.perf_counter() - t0
+        body: list[dict[str, Any]] = []
+        for _ in range(size):
+            n += 1
+            tid = f"txn-{n:09d}"
+            body += [{"index": {"_index": index, "_id": tid, "version": 1, "version_type": "external"}},
+                     {"transaction_id": tid, "customer_id": f"cust-{n % 2000:04d}", "merchant": "ACME Grocery",
+                      "amount": f"{n % 500}.{n % 100:02d}", "currency": "USD", "country": "US",
+                      "posted_at": "2026-11-27T10:00:00.000000Z", "text": f"{tid} ACME Grocery US"}]
+        a = time.perf_counter()
+        r = client.bulk(body=body)
+        dt = time.perf_counter() - a
+        if r.get("errors"):
+            raise RuntimeError(f"bulk refused: {r['items'][0]}")
+        lat.append(dt * 1000)  # ms
+        if dt > PAUSE_S:
+            pauses.append({"at_s": round(elapsed, 1), "documents_before": n - size, "pause_s": round(dt, 3)})
+    return {"docs_per_bulk": size, "documents": n, "bulks": len(lat), "bulk_p50_ms": _pct(lat, 50),
+            "bulk_p99_ms": _pct(lat, 99), "bulk_max_ms": round(max(lat), 3), f"pauses_over_{PAUSE_S}s": pauses}

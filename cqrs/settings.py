@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+_CLIENT_LOCK = threading.Lock()
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,7 +127,8 @@ class Settings:
                 # moto accepts any credentials; never pick up a developer's real ones locally.
                 kwargs["aws_access_key_id"] = "testing"
                 kwargs["aws_secret_access_key"] = "testing"
-        return (session or boto3).client(service, **kwargs)
+        with _CLIENT_LOCK:  # boto3 sessions are not thread-safe (a client is): handlers run in threads
+            return (session or boto3).client(service, **kwargs)
 
 
 def _opt_float(v: Any) -> float | None:
