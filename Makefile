@@ -32,7 +32,7 @@ unit: install
 	$(BIN)/python -m pytest -q tests/unit
 
 bench: install
-	$(BIN)/cqrs bench
+	$(BIN)/cqrs bench --all
 
 synth: install
 	cd infra && ../$(BIN)/python app.py

@@ -53,8 +53,31 @@ def to_text(out: dict[str, Any]) -> str:
     for section in ("e2e", "e2e_full", "replay", "api", "index"):
         if out.get(section):
             lines.append(f"\n{section}:")
-            lines.extend(_text_section(out[section]))
+            lines.extend(_e2e_text(out[section]) if section.startswith("e2e") else _text_section(out[section]))
     return "\n".join(lines)
+
+
+def _e2e_text(d: dict[str, Any]) -> list[str]:
+    """A run per rate: what was posted, then freshness per read model as a small table."""
+    from bench.e2e import POLLERS
+
+    lines = [f"  {d['duration_s']:g} s per rate; polled every {d['poll_interval_s']} s"]
+    for r in d["runs"]:
+        lines.append(f"  {r['rate_target']:g}/s: posted {r['posted']:,} at {r['rate_achieved']}/s, "
+                     f"{r['poster_late']} late; sustainable={r['sustainable']}")
+        lines.append(f"    {'freshness (s)':<14}{'p50':>8}{'p99':>8}{'max':>8}   {'p99 1st -> 2nd half':<22}not visible")
+        for m in POLLERS:
+            f = r.get(m)
+            if f is None:
+                continue  # a run recorded before this read model was measured
+            halves = f"{f['p99_first_half_s']} -> {f['p99_second_half_s']}"
+            lines.append(f"    {m:<14}{f['p50_s']!s:>8}{f['p99_s']!s:>8}{f['max_s']!s:>8}   {halves:<22}{f['not_visible']}"
+                         + (f"  ({f['last_error']})" if f.get("last_error") else ""))
+        backlog = ", ".join(f"{k} {v['max_lag_records']} records / {v['max_lag_age_s']} s"
+                            for k, v in r["runner_max_backlog_while_posting"].items())
+        lines.append(f"    runner's largest backlog while posting: {backlog}")
+    lines.append(f"  highest sustainable rate tried: {d['highest_sustainable_rate_tried']}")
+    return lines
 
 
 def _text_section(d: dict[str, Any], indent: str = "  ") -> list[str]:

@@ -20,3 +20,23 @@ def test_tracker_first_sighting_wins_and_ignores_unknown_ids():
     t.saw("search", {"a", "b"}, 15.0)
     assert t.seen["search"] == {"a": 12.0, "b": 15.0}
     assert t.pending("search") == [] and sorted(t.pending("lake")) == ["a", "b"]
+
+
+def test_text_report_tables_each_rate_and_skips_models_a_run_lacks():
+    from bench.report import to_text
+
+    fresh = {"p50_s": 0.5, "p99_s": 1.9, "max_s": 2.5, "p99_first_half_s": 1.8, "p99_second_half_s": 2.0,
+             "not_visible": 0}
+    run = {"rate_target": 116.0, "posted": 100, "rate_achieved": 115.9, "poster_late": 0, "sustainable": True,
+           "search": fresh, "lake": {**fresh, "not_visible": 3, "last_error": "NoSuchBucket"},
+           "runner_max_backlog_while_posting": {"search-projector": {"max_lag_records": 7, "max_lag_age_s": 0.4}}}
+    out = {"machine": {"nproc": 2, "cpu": "x", "ram_gib": 1, "python": "3.11", "load_average_1m": 0, "date": "d"},
+           "command": "cqrs bench --only e2e",
+           "e2e": {"duration_s": 60.0, "poll_interval_s": {"search": 0.2}, "runs": [run],
+                   "highest_sustainable_rate_tried": 116.0}}
+    text = to_text(out)
+    assert "116/s: posted 100 at 115.9/s, 0 late; sustainable=True" in text
+    search = next(line for line in text.splitlines() if line.strip().startswith("search "))
+    assert search.split()[:4] == ["search", "0.5", "1.9", "2.5"]
+    assert "(NoSuchBucket)" in text and "warehouse" not in text and "changes" not in text
+    assert "search-projector 7 records / 0.4 s" in text

@@ -83,3 +83,16 @@ def test_cli_quick_json(capsys):
     out = json.loads(capsys.readouterr().out)
     assert set(out["throughput"]["projectors"]) == {"lake", "search", "warehouse"}
     assert out["machine"]["nproc"] >= 1 and out["command"].startswith("cqrs bench")
+
+
+def test_cli_all_runs_every_section_and_refuses_only_beside_it(capsys):
+    from cqrs.commands import bench as cmd
+
+    p = argparse.ArgumentParser()
+    cmd.register(p.add_subparsers())
+    assert cmd.sections(p.parse_args(["bench", "--all"])) == cmd.SECTIONS  # what make bench runs
+    assert cmd.sections(p.parse_args(["bench"])) == cmd.DEFAULT
+    assert cmd.sections(p.parse_args(["bench", "--only", "api", "--only", "e2e"])) == ("api", "e2e")
+    with pytest.raises(SystemExit):
+        p.parse_args(["bench", "--all", "--only", "api"])
+    assert "not allowed with argument" in capsys.readouterr().err
