@@ -70,7 +70,7 @@ class Settings:
 
     # --- construction ------------------------------------------------------------------------
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
         state_dir = Path(env.get("CQRS_STATE_DIR", str(_state_dir()))).resolve()
         stack = _read_stack_state(state_dir)
@@ -110,7 +110,7 @@ class Settings:
             state_dir=state_dir,
         )
 
-    def with_(self, **changes: Any) -> "Settings":
+    def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
     # --- clients (created on demand, never at import) ----------------------------------------
