@@ -16,6 +16,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -341,12 +342,29 @@ def running_stack(state_dir: Path, progress: Callable[[str], None] = lambda m: N
     old = os.environ.get("CQRS_STATE_DIR")
     os.environ["CQRS_STATE_DIR"] = str(state_dir)
     stack = Stack(state_dir)
+    # The components run in sessions of their own (Ctrl-C does not reach them): a SIGTERM (`timeout`,
+    # `kill`) must still stop them, so it raises SystemExit here and the `finally` below runs.
+    restore = _exit_on_sigterm()
     try:
         stack.up(progress=progress)
         yield Settings.from_env()
     finally:
         stack.down()
+        restore()
         if old is None:
             os.environ.pop("CQRS_STATE_DIR", None)
         else:
             os.environ["CQRS_STATE_DIR"] = old
+
+
+def _exit_on_sigterm() -> Callable[[], None]:
+    """SIGTERM -> SystemExit while a private stack runs (main thread, default handler only); returns
+    what puts the previous handler back."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+        return lambda: None
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_term)
+    return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -120,3 +120,21 @@ def test_a_new_moto_starts_with_no_stale_stream_checkpoints(private_stack):
     stack.down()
     stack.up()
     assert not (ckpt / "stale.json").exists()
+
+
+def test_sigterm_to_a_process_holding_a_running_stack_stops_every_component(tmp_path):
+    # `timeout` or `kill` on a benchmark must not leave its private stack running: the components sit
+    # in sessions of their own, so only running_stack's own cleanup can stop them.
+    script = ("import sys, time\nfrom pathlib import Path\nfrom cqrs.stack import running_stack\n"
+              "with running_stack(Path(sys.argv[1])):\n    print('up', flush=True)\n    time.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "up"
+        pids = [c["pid"] for c in json.loads((tmp_path / "stack.json").read_text())["components"].values()]
+        assert len(pids) >= 4 and all(pid_alive(p) for p in pids)  # moto, opensearch, postgres, runner
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+        assert not [p for p in pids if pid_alive(p)]
+    finally:
+        proc.kill()
+        Stack(tmp_path).down()
