@@ -1,4 +1,4 @@
-"""`cqrs bench [--json] [--quick] [--only NAME] [--record]`: the pipeline's benchmarks (bench/).
+"""`cqrs bench [--json] [--quick] [--only NAME | --all] [--record]`: the pipeline's benchmarks (bench/).
 
 Default: projector throughput against the naive references and peak memory (pure compute, no stack).
 `--only e2e|replay|api|index` run the benchmarks that need the embedded stack (each starts and stops its own);
