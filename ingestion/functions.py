@@ -64,8 +64,8 @@ FUNCTIONS: tuple[Function, ...] = (
         # on AWS a poll is ~1/s per shard, so this costs at most that many invocations per lane.
         # Parallelization 1: one lane per shard keeps up with far more than the talk's rate (BENCHMARKS.md
         # section 1), and half the lanes sends half the bulk requests, each twice the size, as OpenSearch
-        # advises. Freshness did not move locally (search p99 1.91-2.14 s over 5 minutes at 116/s, 2.09-2.19 s
-        # with 2 lanes): osmem-server's segment merges stall the index either way (bench/index.py).
+        # advises. Freshness did not move locally (search p99 at 116/s: 1.91-2.17 s with 1 lane, 2.09-2.19 s
+        # with 2, BENCHMARKS.md section 2): osmem-server's segment merges stall the index either way.
         (Mapping("kinesis", "changes_stream", batch_size=500, maximum_batching_window_in_seconds=0,
                  parallelization_factor=1, maximum_retry_attempts=_PROJECTOR_RETRIES, maximum_record_age_in_seconds=3600,
                  on_failure=_S3_FAILURES),),
