@@ -32,7 +32,10 @@ class Proxy:
     def down(self) -> None:
         srv, self._srv = self._srv, None
         if srv:
-            srv.close()
+            # close() alone does not wake an accept() blocked in another thread on Linux: the socket
+            # kept listening until it took one more connection, which then lived through the "outage"
+            # (a pooled client connection never saw it). shutdown() wakes it at once.
+            _close(srv)
         with self._lock:
             for c in list(self._conns):
                 _close(c)
@@ -43,6 +46,9 @@ class Proxy:
             try:
                 client, _ = srv.accept()
             except OSError:
+                return
+            if self._srv is not srv:  # cut while this connection was being accepted
+                _close(client)
                 return
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
