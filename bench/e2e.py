@@ -31,6 +31,9 @@ POLL_S = 0.5
 POLL_S_BY_MODEL = {"changes": 0.2, "search": 0.2, "lake": POLL_S, "warehouse": POLL_S}
 DRAIN_S = 90.0
 TALK_RATE = 116.0  # 10M card transactions a day
+# The rate search: up from the talk's rate in steps of ~30%, stopping at the first rate not sustained,
+# so the highest one reported is within a step of the real limit.
+RATE_STEPS = (TALK_RATE, 150.0, 200.0, 250.0, 325.0, 425.0, 550.0)
 
 
 def _pct(xs: list[float], p: float) -> float | None:
@@ -259,7 +262,7 @@ def run(args: Any) -> dict[str, Any]:
 
     duration = args.duration or (300.0 if args.full else (20.0 if args.quick else 60.0))
     rates = [float(r) for r in args.rates.split(",")] if args.rates else \
-        ([TALK_RATE] if args.quick or args.full else [TALK_RATE, 250.0, 500.0])
+        ([TALK_RATE] if args.quick or args.full else list(RATE_STEPS))
     results = []
     with private_stack(progress=lambda m: print(f"  stack: {m}", file=sys.stderr, flush=True)) as settings:
         for i, rate in enumerate(rates):

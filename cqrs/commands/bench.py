@@ -2,7 +2,7 @@
 
 Default: projector throughput against the naive references and peak memory (pure compute, no stack).
 `--only e2e|replay|api|index` run the benchmarks that need the embedded stack (each starts and stops its own);
-`--all` (what `make bench` runs) runs every section, one after the other (~8 minutes on 2 cores).
+`--all` (what `make bench` runs) runs every section, one after the other (~9 minutes on 2 cores).
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--records", type=int, default=None, help="records per batch (default 10,000)")
     p.add_argument("--duration", type=float, default=None, help="e2e: seconds per rate (default 60, full: 300); index: seconds per bulk size (default 75)")
     p.add_argument("--full", action="store_true", help="e2e: the full 5 minutes at the talk's rate")
-    p.add_argument("--rates", default=None, help="e2e: comma-separated transactions/s to try (default 116,...); index: documents/s (default 200)")
+    p.add_argument("--rates", default=None, help="e2e: comma-separated transactions/s to try, stopping at the first not sustained (default 116,150,200,250,325,425,550); index: documents/s (default 200)")
     p.add_argument("--record", action="store_true", help="write the figures into bench/figures.json")
     p.set_defaults(func=cmd_bench)
 
