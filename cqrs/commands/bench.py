@@ -2,7 +2,7 @@
 
 Default: projector throughput against the naive references and peak memory (pure compute, no stack).
 `--only e2e|replay|api|index` run the benchmarks that need the embedded stack (each starts and stops its own);
-`--all` (what `make bench` runs) runs every section, one after the other (~9 minutes on 2 cores).
+`--all` (what `make bench` runs) runs every section, one after the other (~10 minutes on 2 cores).
 """
 from __future__ import annotations
 
