@@ -10,7 +10,6 @@ calls at a time, so a batch of hundreds of changes costs a few round trips, not 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from cqrs.settings import Settings
+from cqrs.warm import reused
 from ingestion import batching
 from ingestion.change_event import decode_lambda_event
 
@@ -113,17 +113,12 @@ def put_events(client: Any, entries: list[tuple[str, dict[str, Any]]], *, concur
 
 
 _clients: dict[tuple[Any, ...], Any] = {}
-_lock = threading.Lock()
 
 
 def _events_client(settings: Settings) -> Any:
     """Reused across warm invocations, as the projectors do (a client per invocation cost ~7% of the
     local runner's CPU and a new connection per call)."""
-    key = (settings.aws_endpoint_url, settings.region)
-    with _lock:
-        if key not in _clients:
-            _clients[key] = settings.boto3_client("events")
-        return _clients[key]
+    return reused(_clients, (settings.aws_endpoint_url, settings.region), lambda: settings.boto3_client("events"))
 
 
 def handle(event: dict[str, Any], context: Any, *, events_client: Any = None,

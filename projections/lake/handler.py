@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
+from cqrs.warm import reused
 from ingestion import columnar
 from ingestion.change_event import DecodeFailure, decode_lambda_event
 from projections import retry
@@ -31,10 +32,8 @@ _STORES: dict[tuple[Any, ...], LakeStore] = {}
 
 def _store(settings: Any) -> LakeStore:
     k = (settings.aws_endpoint_url, settings.region, settings.lake_bucket, settings.glue_database)
-    if k not in _STORES:  # created on first use (never at import), reused by a warm Lambda
-        _STORES[k] = LakeStore(settings.boto3_client("s3"), settings.boto3_client("glue"),
-                               settings.lake_bucket, settings.glue_database)
-    return _STORES[k]
+    return reused(_STORES, k, lambda: LakeStore(settings.boto3_client("s3"), settings.boto3_client("glue"),
+                                                settings.lake_bucket, settings.glue_database))
 
 
 def _seq_key(s: str) -> tuple[int, str]:

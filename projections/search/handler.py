@@ -15,11 +15,11 @@ write, its per-item checks and the failure reports are the same; any other batch
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping
 from typing import Any
 
 from cqrs.settings import Settings
+from cqrs.warm import reused
 from ingestion.change_event import ChangeEvent, decode_lambda_event
 from projections import retry
 from projections.failures import raw_records, send_to_failures
@@ -31,7 +31,6 @@ log = logging.getLogger(__name__)
 FAILURE_PREFIX = "search/"
 
 _clients: dict[tuple[Any, ...], tuple[Any, Any]] = {}
-_lock = threading.Lock()
 
 
 def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
@@ -41,15 +40,10 @@ def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
 
 
 def _clients_for(settings: Settings) -> tuple[Any, Any]:
-    """Reused across warm invocations; created on first use, not at import. Locked: the local runner
-    (like Lambda with parallelization) may call the handler from several threads at once."""
-    key = (settings.opensearch_url, settings.opensearch_auth, settings.aws_endpoint_url, settings.region)
-    with _lock:
-        if key not in _clients:
-            from projections.search.client import make_client
+    from projections.search.client import make_client
 
-            _clients[key] = (make_client(settings), settings.boto3_client("s3"))
-        return _clients[key]
+    key = (settings.opensearch_url, settings.opensearch_auth, settings.aws_endpoint_url, settings.region)
+    return reused(_clients, key, lambda: (make_client(settings), settings.boto3_client("s3")))
 
 
 def process(event: Mapping[str, Any], *, search: Any, s3: Any, settings: Settings,

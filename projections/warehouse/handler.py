@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cqrs.settings import Settings
+from cqrs.warm import reused
 from ingestion.change_event import decode_lambda_event
 from projections import retry
 from projections.failures import raw_records, send_to_failures
@@ -30,16 +31,13 @@ from projections.warehouse.projector import Outcome, project
 log = logging.getLogger(__name__)
 FAILURE_PREFIX = "warehouse/"
 
-_clients: dict[str, Any] = {}
+_clients: dict[str, tuple[Warehouse, Any]] = {}
 
 
 def handle(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
-    if "warehouse" not in _clients:  # reused across warm invocations; created on first use, not import
-        _clients["warehouse"] = from_settings(settings)
-        _clients["s3"] = settings.boto3_client("s3")
-    return process(event, warehouse=_clients["warehouse"], s3=_clients["s3"], settings=settings,
-                   wait_s=retry.wait_budget(context, settings))
+    warehouse, s3 = reused(_clients, "warehouse", lambda: (from_settings(settings), settings.boto3_client("s3")))
+    return process(event, warehouse=warehouse, s3=s3, settings=settings, wait_s=retry.wait_budget(context, settings))
 
 
 def process(event: Mapping[str, Any], *, warehouse: Warehouse, s3: Any, settings: Settings,
