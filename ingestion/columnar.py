@@ -3,8 +3,9 @@ projectors' fast paths (projections/lake/fast.py, projections/warehouse/columnar
 projections/search/columnar.py).
 
 Why (BENCHMARKS.md, issue 10): decoding DynamoDB JSON record by record into Decimal dicts costs most
-of a projector's time. Here the Kinesis payloads are base64-decoded, joined as NDJSON and parsed by
-`pyarrow.json` in one call; numbers stay the strings DynamoDB JSON carries until a projector casts
+of a projector's time. Here the Kinesis payloads are base64-decoded, joined as NDJSON and parsed in
+one call into the table `pyarrow.json` reads (`ingestion.ndjson`: a compiled one-pass reader, with
+pyarrow.json for what it leaves); numbers stay the strings DynamoDB JSON carries until a projector casts
 them (exactly) in Arrow. `parse` checks every envelope the way ingestion.change_event does and
 returns None when any record needs that per-event decoder to be named with its reason; the caller
 then takes its per-event path. What is inside the images is the caller's to check (`conforms`).
@@ -13,7 +14,6 @@ Pure: no I/O.
 from __future__ import annotations
 
 import binascii
-import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from operator import itemgetter
@@ -21,10 +21,10 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pajson
 import pybase64
 
 from cqrs.resources import TABLES_BY_NAME
+from ingestion import ndjson
 from ingestion.change_event import OPERATIONS, TTL_PRINCIPAL
 
 # Every entity a change row can be (ProductCatalog holds products and their stock movements).
@@ -51,10 +51,9 @@ ORDER_AND_TRANSACTION_ATTRS: dict[str, pa.DataType] = {
 # Every key attribute of every table (all strings); the Keys of a change must hold nothing else.
 KEYS = pa.struct(sorted({(k, leaf(kt)) for t in TABLES_BY_NAME.values()
                          for k, kt in (t.hash_key, *((t.range_key,) if t.range_key else ()))}))
-_READ = pajson.ReadOptions(use_threads=False, block_size=1 << 30)  # one block: measured per core
-# No explicit schema: with one, every row builds every attribute of every table (nulls included) and
-# parsing ran at ~110k records/s; inferred, only what the batch holds is built (~160k/s). The
-# inferred shape is then checked by the caller, attribute by attribute (`conforms`).
+# The types are inferred, not given: with an explicit schema pyarrow.json built every attribute of every
+# table for every row (~110k records/s against ~160k/s inferred). The inferred shape is then checked by
+# the caller, attribute by attribute (`conforms`).
 
 
 def child(arr: pa.Array | None, name: str) -> pa.Array | None:
@@ -125,7 +124,7 @@ def parse(event: Mapping[str, Any], prefix: str = "") -> Parsed | None:
         body = b"\n".join([pybase64.b64decode(d, validate=True) for d in datas])
         if not body.isascii():
             body.decode()  # pyarrow.json keeps invalid UTF-8 that the per-event decoder refuses: fall back
-        table = pajson.read_json(io.BytesIO(body), read_options=_READ)
+        table = ndjson.read(body)
         sequence = pa.array(seqs, pa.string())
         return _envelopes(records, table, sequence, prefix, body)
     except (KeyError, TypeError, ValueError, binascii.Error, pa.ArrowException):
