@@ -201,3 +201,13 @@ def test_undecodable_records_make_the_whole_batch_take_the_per_event_path(bad):
     assert columnar.parse(event) is None
     slow, failures, _ = both(event)
     assert len(failures) == 1 and slow.batches["transaction"].parts
+
+
+@pytest.mark.parametrize("payload", [b"null", b" null", b"[]", b"7"])
+def test_a_first_record_that_is_no_object_is_named_not_a_crash(payload):
+    # pyarrow.json 25.0.1 dies with SIGSEGV on NDJSON whose first line is `null` (seen here): before
+    # ingestion.ndjson checked the lines, such a record took the whole projector process down.
+    event = kinesis_event([_raw(payload), rec("Transactions", "INSERT", txn("t1"))])
+    assert columnar.parse(event) is None
+    slow, failures, _ = both(event)
+    assert len(failures) == 1 and slow.batches["transaction"].parts
