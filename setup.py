@@ -5,4 +5,4 @@ from setuptools import Extension, setup
 
 setup(ext_modules=[Extension("ingestion._ndjson", ["ingestion/_ndjson.c"], py_limited_api=True,
                              define_macros=[("Py_LIMITED_API", "0x030B0000")],
-                             extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra"])])
+                             extra_compile_args=["-O3", "-std=c11", "-Wall", "-Wextra"])])

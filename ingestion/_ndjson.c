@@ -149,10 +149,25 @@ static inline void skip_ws(Cur *c) {
 
 static inline int is_digit(uint8_t ch) { return ch >= '0' && ch <= '9'; }
 
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Eight bytes at a time: does this word hold a quote, a backslash, a control byte or a non-ASCII
+ * byte? (The classic has-zero-byte / has-less-than bit tricks; nonzero when any byte does.) */
+static inline uint64_t special(const uint8_t *p) {
+    uint64_t w, q, b;
+    memcpy(&w, p, sizeof w);
+    q = w ^ (ONES * '"');
+    b = w ^ (ONES * '\\');
+    return (((q - ONES) & ~q) | ((b - ONES) & ~b) | ((w - ONES * 0x20) & ~w) | w) & HIGHS;
+}
+
 /* A plain string's bytes (c at the opening quote), or REFUSE for anything needing a decoder. */
 static int scan_string(Cur *c, const uint8_t **s, size_t *n) {
     const uint8_t *p = ++c->p;
-    while (p < c->end) {
+    for (;;) {
+        while (c->end - p >= 8 && !special(p)) p += 8;
+        if (p >= c->end) return REFUSE;
         uint8_t ch = *p;
         if (ch == '"') {
             *s = c->p;
@@ -163,7 +178,6 @@ static int scan_string(Cur *c, const uint8_t **s, size_t *n) {
         if (ch == '\\' || ch < 0x20 || ch >= 0x80) return REFUSE;
         p++;
     }
-    return REFUSE;
 }
 
 /* Could pyarrow.json infer this string as timestamp[s]? It tries every string with a YYYY-MM-DD
@@ -184,8 +198,9 @@ static int literal(Cur *c, const char *word, size_t n) {
 static int parse_value(Cur *c, Node *n, int depth);
 
 static Node *field(Node *n, const uint8_t *name, size_t len, int *rc) {
-    for (int k = 0; k < n->nkids; k++) {  /* fields mostly come in the same order: try the next first */
-        int i = (n->hint + k) % n->nkids;
+    int i = n->hint;  /* fields mostly come in the same order: try the one after the last first */
+    for (int k = 0; k < n->nkids; k++, i++) {
+        if (i >= n->nkids) i = 0;
         if (n->name_lens[i] == len && memcmp(n->names[i], name, len) == 0) {
             n->hint = i + 1;
             return n->kids[i];
