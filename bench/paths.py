@@ -1,11 +1,11 @@
 """Each projector's pure path, from a parsed Lambda event to the bytes its store receives, written
 twice: OURS (the production modules) and a NAIVE reference written the way common tutorials do it.
 
-  lake       ours: handler.build (columnar.parse + fast.build: pyarrow.json, columnar, + quality.evaluate)
+  lake       ours: handler.build (columnar.parse + fast.build: ingestion.ndjson, columnar, + quality.evaluate)
                    -> store.parquet_bytes; ours_per_event: decode_lambda_event -> columns.build
              naive: TypeDeserializer per record -> list of dicts -> pandas DataFrame -> Parquet
                     (awswrangler's path: pyarrow.Table.from_pandas + pq.write_table)
-  search     ours: what the handler runs for these batches: search/columnar.prepare (parsed by pyarrow.json,
+  search     ours: what the handler runs for these batches: search/columnar.prepare (parsed by ingestion.ndjson,
                    deduplicated by Arrow, each bulk line assembled by Arrow) -> writer.bulk_body, serialized
                    as client.bulk serializes it with our client's serializer (OrjsonSerializer, a line per item)
              ours_per_event: decode -> to_index_action -> highest version per id -> the same serialization

@@ -2,7 +2,7 @@
 path, without a Python object per record or per attribute.
 
 Why (BENCHMARKS.md, issue 10): decoding DynamoDB JSON into Decimal dicts record by record costs ~80%
-of the per-event path. Here the batch is parsed once by `ingestion.columnar.parse` (pyarrow.json),
+of the per-event path. Here the batch is parsed once by `ingestion.columnar.parse` (ingestion.ndjson),
 checked against the DynamoDB-JSON shape of every attribute the lake knows (`Amount` is
 `{"N": string}`, ...); numbers stay strings until Arrow casts them to `decimal128(38, s)`, which is
 exact and refuses lost digits. Everything else in C (pyarrow.compute).

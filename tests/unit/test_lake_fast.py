@@ -16,8 +16,8 @@ import orjson
 import pytest
 
 from bench.events import kinesis_event as bench_event
-from ingestion.change_event import decode_lambda_event
 from ingestion import columnar
+from ingestion.change_event import decode_lambda_event
 from projections.lake import columns, fast, quality
 from projections.lake.schema import Column
 from tests.factories import D, kinesis_event, kinesis_record

@@ -65,7 +65,8 @@ def bench_body(n: int = 300) -> bytes:
 def test_the_reader_is_built_and_reads_the_batches_the_projectors_get():
     # Without the compiled module everything still works, through pyarrow.json, ~3x slower: a fresh
     # install must build it (setup.py), so its absence fails here rather than going unnoticed.
-    assert ndjson.NATIVE
+    assert ndjson.NATIVE, ("ingestion/_ndjson.c was not built (no C compiler when installing?): "
+                           "install gcc, then `rm .venv/.installed && make install`")
     assert check(bench_body()) is not None
 
 
