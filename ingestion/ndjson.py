@@ -7,11 +7,13 @@ Why: pyarrow.json was ~60% of every projector's time (BENCHMARKS.md section 1). 
 from __future__ import annotations
 
 import io
+from types import ModuleType
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.json as pajson
 
+_ndjson: ModuleType | None
 try:
     from ingestion import _ndjson
 except ImportError:  # not built (no compiler where it was installed): pyarrow.json alone, slower
