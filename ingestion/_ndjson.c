@@ -8,11 +8,12 @@
  * The contract: read(body) returns the columns pyarrow.json.read_json(body) would give (same
  * inferred types, same field order, same values), or None when the body holds anything outside the
  * subset below; the caller then parses it with pyarrow.json. It never guesses:
- *   - each line one JSON object; values: objects, arrays, ASCII strings without escapes, integers
- *     of at most 18 digits, true/false/null, with the same type for a field on every line;
+ *   - each line one JSON object; values: objects, arrays, strings without escapes (their bytes kept
+ *     as they are, as pyarrow.json keeps them: the caller checks UTF-8), integers of at most 18
+ *     digits, true/false/null, with the same type for a field on every line; ASCII keys;
  *   - a string pyarrow.json could infer as a timestamp (an ISO-8601 date prefix) is refused unless
  *     it has fractional seconds, which pyarrow.json's timestamp[s] inference rejects;
- *   - refused: escapes, non-ASCII, control bytes, fractions, exponents, duplicate keys, empty lines,
+ *   - refused: escapes, non-ASCII keys, control bytes, fractions, exponents, duplicate keys, empty lines,
  *     type changes between lines, an array's nulls before its first value, nesting deeper than MAX_DEPTH.
  * tests/unit/test_ndjson.py checks the contract against pyarrow.json itself on generated bodies.
  * The parse runs without the GIL (handlers run in threads).
@@ -58,6 +59,7 @@ static int reserve(Buf *b, size_t extra) {
 }
 
 static int put(Buf *b, const void *src, size_t n) {
+    if (n == 0) return OK;  /* an empty string: nothing to copy, and maybe no buffer yet */
     if (reserve(b, n)) return NOMEM;
     memcpy(b->p + b->len, src, n);
     b->len += n;
@@ -152,14 +154,14 @@ static inline int is_digit(uint8_t ch) { return ch >= '0' && ch <= '9'; }
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
 
-/* Eight bytes at a time: does this word hold a quote, a backslash, a control byte or a non-ASCII
- * byte? (The classic has-zero-byte / has-less-than bit tricks; nonzero when any byte does.) */
+/* Eight bytes at a time: does this word hold a quote, a backslash or a control byte? (The classic
+ * has-zero-byte / has-less-than bit tricks; nonzero when any byte does.) */
 static inline uint64_t special(const uint8_t *p) {
     uint64_t w, q, b;
     memcpy(&w, p, sizeof w);
     q = w ^ (ONES * '"');
     b = w ^ (ONES * '\\');
-    return (((q - ONES) & ~q) | ((b - ONES) & ~b) | ((w - ONES * 0x20) & ~w) | w) & HIGHS;
+    return (((q - ONES) & ~q) | ((b - ONES) & ~b) | ((w - ONES * 0x20) & ~w)) & HIGHS;
 }
 
 /* A plain string's bytes (c at the opening quote), or REFUSE for anything needing a decoder. */
@@ -175,7 +177,7 @@ static int scan_string(Cur *c, const uint8_t **s, size_t *n) {
             c->p = p + 1;
             return OK;
         }
-        if (ch == '\\' || ch < 0x20 || ch >= 0x80) return REFUSE;
+        if (ch == '\\' || ch < 0x20) return REFUSE;
         p++;
     }
 }
@@ -239,6 +241,8 @@ static int parse_object(Cur *c, Node *n, int depth) {
             const uint8_t *name;
             size_t len;
             if (scan_string(c, &name, &len)) return REFUSE;
+            for (size_t i = 0; i < len; i++)
+                if (name[i] >= 0x80) return REFUSE;  /* a key becomes a Python str: ASCII only */
             skip_ws(c);
             if (c->p >= c->end || *c->p != ':') return REFUSE;
             c->p++;

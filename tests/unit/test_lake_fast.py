@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from bench.events import kinesis_event as bench_event
-from ingestion import columnar
+from ingestion import columnar, ndjson
 from ingestion.change_event import decode_lambda_event
 from projections.lake import columns, fast, quality
 from projections.lake.schema import Column
@@ -211,3 +211,10 @@ def test_a_first_record_that_is_no_object_is_named_not_a_crash(payload):
     assert columnar.parse(event) is None
     slow, failures, _ = both(event)
     assert len(failures) == 1 and slow.batches["transaction"].parts
+
+
+def test_text_beyond_ascii_is_parsed_by_the_compiled_reader_and_comes_out_the_same():
+    event = kinesis_event([rec("Transactions", "INSERT", txn("t1", Merchant="Café Zoë ✓ 🚀", Country="DE")),
+                           rec("Orders", "INSERT", order("o1", CustomerId="Jürgen \u2028 ü"))])
+    assert ndjson.read_native(columnar.parse(event).body) is not None  # not handed to pyarrow.json
+    assert_same(event)

@@ -49,7 +49,11 @@ def check(body: bytes) -> pa.Table | None:
     native = ndjson.read_native(body)
     expected = pyarrow_reads(body)
     if native is not None:
-        native.validate(full=True)
+        try:
+            body.decode()
+            native.validate(full=True)
+        except UnicodeDecodeError:  # pyarrow.json keeps invalid UTF-8 as it is (columnar.parse checks first)
+            native.validate()
         assert expected is not None, f"native read what pyarrow.json refuses: {body[:200]!r}"
         assert native.schema == expected.schema
         assert native.num_rows == expected.num_rows
@@ -90,7 +94,7 @@ def test_lines_that_are_no_objects_are_refused_before_pyarrow_json_sees_them(bod
 @pytest.mark.parametrize("body", [
     b"", b"\n", b'{"a":1}\n\n{"a":2}', b"{}", b'{"a":1,"a":2}',
     b'{"a":-0}', b'{"a":1e3}', b'{"a":0.5}', b'{"a":01}', b'{"a":1234567890123456789}',
-    b'{"a":"x\\"y"}', b'{"a":"\xc3\xa9"}', b'{"a":"tab\there"}', b'{"a":1}\n{"a":"1"}',
+    b'{"a":"x\\"y"}', b'{"\xc3\xa9":1}', b'{"a":"tab\there"}', b'{"a":1}\n{"a":"1"}',
     b'{"a":{"b":1}}\n{"a":[1]}', b'{"a":2026-11-27}', b'{"a":tru}', b'{"a":nul}', b'{"a":1 ',
     b'{"a":"2026-11-27T06:00:00Z"}', b'{"a":"2026-11-27"}', b'{"a":"2026-11-27T06:00:00+01:00"}',
     b'{"a":' + b"[" * 70 + b"]" * 70 + b"}",
@@ -107,6 +111,7 @@ def test_refuses_what_it_is_not_sure_to_read_the_same(body):
     b'{"a":"2026-11-27T06:00:00.123456Z"} \r\n{"b":[]}\n{"a":null,"b":[[1],[]]}\n',
     b'{"a":{"x":{"y":"z"}}}\n{"a":null}\n{"a":{}}\n{"a":{"w":1,"x":null}}',
     b'{"a":[[1],null,[]]}\n{"a":null}\n{"a":[[null,2]]}', b'{"a":[{"b":null},null]}',
+    b'{"a":"caf\xc3\xa9 \xe2\x82\xac"}', b'{"a":"\xff\xfe"}',
     b'{ "a" : [ {"M": {"Q": {"N": "1.50"}}} , null ] , "b" : "2026-11-27 06:00:00.5+01:00" }',
 ])
 def test_reads_what_pyarrow_json_reads(body):

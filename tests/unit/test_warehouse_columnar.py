@@ -74,3 +74,8 @@ def test_csv_reads_back_as_the_same_values():
     assert by_id["t1"][7] == "2026-11-27 06:22:00.500000" and by_id["t1"][9] == "false"
     raw = staged.csv()["stage_transactions"].decode()
     assert ',"",' in raw and ',,' in raw  # "" is the empty PaymentId, an unquoted empty field is NULL (t2's)
+
+
+def test_text_beyond_ascii_gives_the_per_event_rows_exactly():
+    same_rows(kinesis_event([kinesis_record("Transactions", "INSERT", {**TXN, "Merchant": "Café Zoë ✓ 🚀"}),
+                             kinesis_record("Orders", "INSERT", {**ORDER, "CustomerId": "Jürgen ü"})]))
