@@ -208,6 +208,8 @@ static Node *field(Node *n, const uint8_t *name, size_t len, int *rc) {
             return n->kids[i];
         }
     }
+    for (size_t j = 0; j < len; j++)  /* a new key (checked once: a match is the same bytes) */
+        if (name[j] >= 0x80) { *rc = REFUSE; return NULL; }  /* becomes a Python str: ASCII only */
     if (n->nkids == n->capkids) {
         int cap = n->capkids ? n->capkids * 2 : 8;
         Node **kids = realloc(n->kids, cap * sizeof *kids);
@@ -241,8 +243,6 @@ static int parse_object(Cur *c, Node *n, int depth) {
             const uint8_t *name;
             size_t len;
             if (scan_string(c, &name, &len)) return REFUSE;
-            for (size_t i = 0; i < len; i++)
-                if (name[i] >= 0x80) return REFUSE;  /* a key becomes a Python str: ASCII only */
             skip_ws(c);
             if (c->p >= c->end || *c->p != ':') return REFUSE;
             c->p++;
