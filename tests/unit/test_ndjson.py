@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import pyarrow as pa
 import pyarrow.json as pajson
@@ -18,7 +19,10 @@ from hypothesis import strategies as st
 from bench.events import kinesis_event
 from ingestion import ndjson
 
-SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 400 examples per property in `make test` (~10 s); a long differential run after changing the reader:
+# NDJSON_FUZZ_EXAMPLES=30000 .venv/bin/python -m pytest tests/unit/test_ndjson.py (~25 min).
+EXAMPLES = int(os.environ.get("NDJSON_FUZZ_EXAMPLES", "400"))
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def pyarrow_reads(body: bytes) -> pa.Table | None:
