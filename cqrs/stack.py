@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cqrs.ports import free_port
 from cqrs.settings import REPO_ROOT, Settings
 
 PG_SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
@@ -32,12 +32,6 @@ PG_DATABASE = "warehouse"
 
 class StackError(RuntimeError):
     """A component did not start or stop; the message says which and where its log is."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def pid_alive(pid: int | None) -> bool:
