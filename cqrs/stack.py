@@ -69,14 +69,18 @@ def _ready_within(check: Callable[[], bool], seconds: float) -> bool:
         time.sleep(0.2)
 
 
-def _wait(check: Callable[[], bool], what: str, log: Path, timeout: float = 30.0) -> None:
+def _wait(check: Callable[[], bool], what: str, log: Path, timeout: float = 30.0,
+          exited: Callable[[], bool] = lambda: False) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
             return
+        if exited():  # no point waiting out the timeout for a process that is gone
+            break
         time.sleep(0.1)
     tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
-    raise StackError(f"{what} did not become ready within {timeout:.0f}s; log {log}:\n{tail}")
+    why = "exited before it was ready" if exited() else f"did not become ready within {timeout:.0f}s"
+    raise StackError(f"{what} {why}; log {log}:\n{tail}")
 
 
 @dataclass
@@ -166,10 +170,17 @@ class Stack:
             self._stop_pid(comps.get("runner", {}).get("pid"), "runner")
             shutil.rmtree(self.state_dir / "checkpoints", ignore_errors=True)
         # Start all first, then wait: the components boot in parallel.
-        for comp, info, proc in started:
-            _wait(lambda: proc.poll() is None and comp.ready(self, info), comp.name,
-                  self.log_path(comp.name))
-            progress(f"{comp.name}: started on port {info['port']} (pid {info['pid']})")
+        try:
+            for comp, info, proc in started:
+                _wait(lambda: proc.poll() is None and comp.ready(self, info), comp.name,
+                      self.log_path(comp.name), exited=lambda p=proc: p.poll() is not None)
+                progress(f"{comp.name}: started on port {info['port']} (pid {info['pid']})")
+        except BaseException:
+            # Nothing this call started is left running: the state file does not know these pids yet,
+            # so `cqrs down` could not stop them (an osmem-server outlived a failed test run this way).
+            for comp, _, proc in reversed(started):
+                self._stop_pid(proc.pid, comp.name)
+            raise
         endpoints["lake_uri"] = f"s3://{Settings().lake_bucket}/"
         state["restarted"] = restarted
         self.write_state(state)

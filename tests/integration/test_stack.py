@@ -138,3 +138,31 @@ def test_sigterm_to_a_process_holding_a_running_stack_stops_every_component(tmp_
     finally:
         proc.kill()
         Stack(tmp_path).down()
+
+
+def test_a_component_that_cannot_start_fails_up_at_once_and_leaves_nothing_running(private_stack, monkeypatch):
+    # The fault injected: moto is handed a port a listener already holds (what a port race does).
+    import socket
+
+    from cqrs import stack as stack_mod
+    from cqrs.ports import free_port
+
+    handed: list[int] = []
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", free_port()))
+        busy.listen()
+
+        def pick() -> int:
+            handed.append(busy.getsockname()[1] if not handed else free_port())
+            return handed[-1]
+
+        monkeypatch.setattr(stack_mod, "free_port", pick)
+        t0 = time.monotonic()
+        with pytest.raises(stack_mod.StackError, match="moto exited before it was ready"):
+            Stack(private_stack).up()
+        assert time.monotonic() - t0 < 25  # not the 30-s readiness timeout
+    others = handed[1:]
+    assert len(others) == 2  # opensearch and postgres were started in the same call
+    for port in others:  # ... and stopped again: nothing listens on their ports
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still served after a failed up"
