@@ -69,6 +69,10 @@ def _ready_within(check: Callable[[], bool], seconds: float) -> bool:
         time.sleep(0.2)
 
 
+def _gone(proc: subprocess.Popen[bytes]) -> Callable[[], bool]:
+    return lambda: proc.poll() is not None
+
+
 def _wait(check: Callable[[], bool], what: str, log: Path, timeout: float = 30.0,
           exited: Callable[[], bool] = lambda: False) -> None:
     deadline = time.monotonic() + timeout
@@ -173,7 +177,7 @@ class Stack:
         try:
             for comp, info, proc in started:
                 _wait(lambda: proc.poll() is None and comp.ready(self, info), comp.name,
-                      self.log_path(comp.name), exited=lambda p=proc: p.poll() is not None)
+                      self.log_path(comp.name), exited=_gone(proc))
                 progress(f"{comp.name}: started on port {info['port']} (pid {info['pid']})")
         except BaseException:
             # Nothing this call started is left running: the state file does not know these pids yet,
