@@ -61,9 +61,10 @@ def _array(node: tuple[Any, ...]) -> pa.Array:
     if kind in _PRIMITIVE:
         bufs = [validity, pa.py_buffer(data)] if kind != _STR else [validity, pa.py_buffer(offsets), pa.py_buffer(data)]
         return pa.Array.from_buffers(_PRIMITIVE[kind], length, bufs, nulls)
-    children = [_array(k) for _, k in kids] if kind == _STRUCT else [_array(kids[0])]
     if kind == _STRUCT:
+        children = [_array(k) for _, k in kids]
         typ = pa.struct([pa.field(name, c.type) for (name, _), c in zip(kids, children, strict=True)])
         return pa.StructArray.from_buffers(typ, length, [validity], nulls, children=children)
-    return pa.ListArray.from_buffers(pa.list_(children[0].type), length, [validity, pa.py_buffer(offsets)],
-                                     nulls, children=children)
+    item = _array(kids[0])
+    return pa.ListArray.from_buffers(pa.list_(item.type), length, [validity, pa.py_buffer(offsets)], nulls,
+                                     children=[item])
