@@ -16,6 +16,7 @@ from __future__ import annotations
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -119,9 +120,11 @@ def parse(event: Mapping[str, Any], prefix: str = "") -> Parsed | None:
         kinesis = list(map(itemgetter("kinesis"), records))
         datas = list(map(itemgetter("data"), kinesis))
         seqs = list(map(itemgetter("sequenceNumber"), kinesis))
-        # pybase64 (SIMD): ~6 ms per 10k payloads where binascii took ~25-45 ms, with the same refusal
+        # pybase64 (SIMD): ~3.5 ms per 10k payloads where binascii took ~25-45 ms, with the same refusal
         # of any character outside the alphabet as the per-event decoder's base64.b64decode(validate=True).
-        body = b"\n".join([pybase64.b64decode(d, validate=True) for d in datas])
+        # validate is passed by position: the keyword made each call parse its arguments the slow way
+        # (6.6 ms against 3.5 ms per 10k).
+        body = b"\n".join(map(pybase64.b64decode, datas, repeat(None), repeat(True)))
         if not body.isascii():
             body.decode()  # pyarrow.json keeps invalid UTF-8 that the per-event decoder refuses: fall back
         table = ndjson.read(body)
