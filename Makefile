@@ -1,5 +1,5 @@
 # Two commands for a fresh machine: `make demo` and `make test`. Each creates .venv and installs
-# the pinned dependencies (constraints.txt) on first use, and builds the one C module (setup.py: gcc).
+# the pinned dependencies (constraints.txt) on first use, and builds the two C modules (setup.py: gcc).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -8,7 +8,7 @@ PYTEST_WORKERS ?= 2
 
 .PHONY: install demo test unit browser bench synth layer deploy lint clean
 
-$(STAMP): pyproject.toml constraints.txt setup.py ingestion/_ndjson.c
+$(STAMP): pyproject.toml constraints.txt setup.py ingestion/_ndjson.c ingestion/_kinesis.c
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[local,dev,infra]'

@@ -245,8 +245,9 @@ def test_function_asset_holds_only_the_projects_own_code(synth):
     assert not list(staged.rglob("__pycache__")) and not (staged / "tests").exists()
     assert (staged / "services" / "asl" / "checkout_saga.asl.json").exists()
     assert not (staged / "boto3").exists()  # third-party code comes from the layer
-    # the compiled batch reader as `make install` built it (stable ABI: the python3.12 runtime loads it)
+    # the compiled batch steps as `make install` built them (stable ABI: the python3.12 runtime loads them)
     assert (staged / "ingestion" / "_ndjson.abi3.so").exists()
+    assert (staged / "ingestion" / "_kinesis.abi3.so").exists()
 
 
 def test_saga_state_machine_may_write_exactly_the_tables_its_definition_names(synth):
