@@ -153,6 +153,7 @@ def test_rows_the_quality_suite_fails_are_quarantined_the_same_way():
 
 @pytest.mark.parametrize("odd", [
     pytest.param(txn("t9", GiftWrap=True), id="new attribute"),
+    pytest.param(txn("t9", Status="PENDING"), id="another entity's attribute"),
     pytest.param({**txn("t9"), "Amount": "12.34"}, id="string amount"),
     pytest.param({**txn("t9"), "Merchant": None}, id="NULL value"),
     pytest.param(txn("t9", "1.555"), id="three decimals"),
@@ -201,6 +202,19 @@ def test_undecodable_records_make_the_whole_batch_take_the_per_event_path(bad):
     assert columnar.parse(event) is None
     slow, failures, _ = both(event)
     assert len(failures) == 1 and slow.batches["transaction"].parts
+
+
+@pytest.mark.parametrize("number", ["0.0000001", "0.0000000", "-0.00000000", "0.000001", "0.000000", "0.00000", "-0.0000005", "0.00000900",
+                                    "0.1000000000", "007", "1.", "-0", "-0.5", "1e5", "12.50", "0"])
+def test_line_numbers_are_copied_only_when_decimal_prints_them_the_same(number):
+    # The DynamoDB JSON text of a line's numbers, as another writer could send it: the fast path copies
+    # it into the `lines` JSON only where str(Decimal) prints the same. 0.0000000 prints as 0E-7 and
+    # still fits the lines' decimal(38, 2) columns, so only the `lines` text would differ.
+    r = rec("Orders", "INSERT", order("o9"))
+    data = base64.b64decode(r["kinesis"]["data"])
+    assert data.count(b'"N":"10.50"') == 2
+    r["kinesis"]["data"] = base64.b64encode(data.replace(b'"N":"10.50"', f'"N":"{number}"'.encode())).decode()
+    assert_same(kinesis_event([rec("Transactions", "INSERT", txn("t1")), rec("Orders", "INSERT", order("o1")), r]))
 
 
 @pytest.mark.parametrize("payload", [b"null", b" null", b"[]", b"7"])
