@@ -103,6 +103,7 @@ class Parsed:
     new: pa.StructArray | None
     old: pa.StructArray | None
     new_valid: pa.Array  # row has a NewImage (else its OldImage is the state)
+    all_new: bool  # every row has a NewImage (no removals): the state is NewImage, no if_else needed
     entity: pa.Array  # int8 codes into ENTITY_NAMES
     keys: pa.StructArray  # dynamodb.Keys
     body: bytes  # the NDJSON parsed (e.g. to look for a backslash once instead of per column)
@@ -195,7 +196,8 @@ def _envelopes(records: list[Any], table: pa.Table, sequence: pa.Array, prefix: 
     entity = _entities(tables, keys, prefix)
     if entity is None:
         return None
-    return Parsed(records, prefix, op, version, millis, ttl, sequence, new, old, new_valid, entity, keys, body)
+    all_new = bool(pc.all(new_valid).as_py())
+    return Parsed(records, prefix, op, version, millis, ttl, sequence, new, old, new_valid, all_new, entity, keys, body)
 
 
 def _conforms_shape(img: pa.Array) -> bool:

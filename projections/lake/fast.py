@@ -146,12 +146,14 @@ class _LazyEvents(Sequence[ChangeEvent]):
 def _image_field(parsed: Parsed, idx: pa.Array, attr: str, tag: str) -> pa.Array | None:
     """The projected image's `attr` (its `tag` child) for the rows `idx`: NewImage, or OldImage for a removal."""
     vals = []
-    for img in (parsed.new, parsed.old):
+    for img in (parsed.new, None if parsed.all_new else parsed.old):
         v = child(child(img, attr), tag)
         vals.append(None if v is None or pa.types.is_null(v.type) else v.take(idx))
     n, o = vals
     if n is None and o is None:
         return None
+    if parsed.all_new:
+        return n
     if n is None or o is None:
         t = (n if n is not None else o).type
         n = n if n is not None else pa.nulls(len(idx), t)

@@ -166,7 +166,7 @@ def _attr(p: Any, name: str, tag: str) -> pa.Array:
     new, old = vals
     if new.type != want or old.type != want:
         raise _Fallback
-    return pc.if_else(p.new_valid, new, old)
+    return new if p.all_new else pc.if_else(p.new_valid, new, old)
 
 
 def _field(name: str, values: pa.Array, quoted: bool = True) -> pa.Array:

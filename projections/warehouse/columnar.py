@@ -116,7 +116,7 @@ def _attr(p: Any, name: str, tag: str | None = None) -> pa.Array:
     new, old = (pa.nulls(n, want) if v is None or pa.types.is_null(v.type) else v for v in vals)
     if new.type != want or old.type != want:
         raise _Fallback  # e.g. a timestamp inferred from a string without fractions
-    return pc.if_else(p.new_valid, new, old)
+    return new if p.all_new else pc.if_else(p.new_valid, new, old)
 
 
 def _checked(values: pa.Array, regex: str) -> pa.Array:
