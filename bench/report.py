@@ -8,7 +8,7 @@ def run_section(section: str, args: Any, records: int) -> dict[str, Any]:
     if section == "throughput":
         from bench import throughput
 
-        return throughput.run(records, repeats=1 if args.quick else 3)
+        return throughput.run(records, repeats=1 if args.quick else 5)
     if section == "memory":
         from bench import memory
 

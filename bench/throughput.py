@@ -50,7 +50,7 @@ def measure(event: Mapping[str, Any], projector: str, variant: str, repeats: int
     return Rate(projector, variant, n, size, best_cpu, best_wall, ok)
 
 
-def run(records: int = 10_000, repeats: int = 3, projectors: tuple[str, ...] = ("lake", "search", "warehouse"),
+def run(records: int = 10_000, repeats: int = 5, projectors: tuple[str, ...] = ("lake", "search", "warehouse"),
         seed: int = 7) -> dict[str, Any]:
     event = kinesis_event(records, seed)
     want = exact.expected_amounts(event)
