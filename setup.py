@@ -1,7 +1,7 @@
 """The two compiled parts: ingestion/_ndjson.c and ingestion/_kinesis.c (why: their header comments).
 Everything else is in pyproject.toml. Built for the stable ABI (abi3), so the same file loads on the Lambda's Python 3.12.
 Optional: without a C compiler the install still succeeds, ingestion/ndjson.py parses with pyarrow.json
-alone and ingestion/columnar.py decodes the envelopes in Python (~1.7x slower projectors);
+alone and ingestion/columnar.py decodes the envelopes in Python (~2x slower projectors);
 tests/unit/test_ndjson.py and test_kinesis_body.py then fail to say so."""
 from setuptools import Extension, setup
 

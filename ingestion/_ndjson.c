@@ -130,7 +130,7 @@ static void catch_up(Node *kid, int64_t rows) {
     kid->length = rows;
 }
 
-/* Bits [from, to) of a bitmap whose bits past `from` are all zero: make them exist, as zeros. */
+/* A bitmap whose bits past the last one set are all zero, grown to hold `to` bits (the new ones zero). */
 static int zero_bits(Buf *b, int64_t to) {
     size_t need = (size_t)((to + 7) >> 3);
     if (need <= b->len) return OK;

@@ -3,9 +3,10 @@ projectors' fast paths (projections/lake/fast.py, projections/warehouse/columnar
 projections/search/columnar.py).
 
 Why (BENCHMARKS.md, issue 10): decoding DynamoDB JSON record by record into Decimal dicts costs most
-of a projector's time. Here the Kinesis payloads are base64-decoded, joined as NDJSON and parsed in
-one call into the table `pyarrow.json` reads (`ingestion.ndjson`: a compiled one-pass reader, with
-pyarrow.json for what it leaves); numbers stay the strings DynamoDB JSON carries until a projector casts
+of a projector's time. Here the Kinesis payloads are base64-decoded and joined as NDJSON in one call
+(`ingestion/_kinesis.c`, or the Python steps where it steps aside) and parsed in one call into the
+table `pyarrow.json` reads (`ingestion.ndjson`: a compiled one-pass reader, with pyarrow.json for what
+it leaves); numbers stay the strings DynamoDB JSON carries until a projector casts
 them (exactly) in Arrow. `parse` checks every envelope the way ingestion.change_event does and
 returns None when any record needs that per-event decoder to be named with its reason; the caller
 then takes its per-event path. What is inside the images is the caller's to check (`conforms`).
@@ -27,13 +28,13 @@ import pybase64
 
 from cqrs.resources import TABLES_BY_NAME
 from ingestion import ndjson
+from ingestion.change_event import OPERATIONS, TTL_PRINCIPAL
 
 _kinesis: ModuleType | None
 try:
     from ingestion import _kinesis
 except ImportError:  # not built (no compiler where it was installed): the Python steps, slower
     _kinesis = None
-from ingestion.change_event import OPERATIONS, TTL_PRINCIPAL
 
 # Every entity a change row can be (ProductCatalog holds products and their stock movements).
 ENTITY_NAMES: tuple[str, ...] = tuple(sorted({t.entity for t in TABLES_BY_NAME.values()} | {"inventory_movement"}))
@@ -137,7 +138,7 @@ def _payloads(records: list[Any]) -> tuple[bytes, pa.Array]:
     """The records' decoded payloads joined as NDJSON, and their sequence numbers. Raises what the
     Python steps raise for a record that is not what Kinesis delivers."""
     native = _kinesis.body(records) if _kinesis is not None else None
-    if native is not None:  # ~3 ms per 10k records, where the steps below take ~11 (ingestion/_kinesis.c)
+    if native is not None:  # ~5-6 ms per 10k records, where the steps below take ~11 (ingestion/_kinesis.c)
         body, offsets, chars = native
         return body, pa.Array.from_buffers(pa.string(), len(records), [None, pa.py_buffer(offsets), pa.py_buffer(chars)])
     # map(itemgetter) runs in C: ~1.3 ms per 10k records where two list comprehensions took 4.5-7.5 ms
