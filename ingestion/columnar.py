@@ -17,6 +17,7 @@ from __future__ import annotations
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import repeat
 from operator import itemgetter
 from types import ModuleType
@@ -104,10 +105,14 @@ class Parsed:
     new: pa.StructArray | None
     old: pa.StructArray | None
     new_valid: pa.Array  # row has a NewImage (else its OldImage is the state)
-    all_new: bool  # every row has a NewImage (no removals): the state is NewImage, no if_else needed
     entity: pa.Array  # int8 codes into ENTITY_NAMES
     keys: pa.StructArray  # dynamodb.Keys
     body: bytes  # the NDJSON parsed (e.g. to look for a backslash once instead of per column)
+
+    @cached_property
+    def all_new(self) -> bool:
+        """Every row has a NewImage (no removals): the state is NewImage, no if_else per attribute."""
+        return bool(pc.all(self.new_valid).as_py())
 
     @property
     def entity_names(self) -> list[str]:
@@ -197,8 +202,7 @@ def _envelopes(records: list[Any], table: pa.Table, sequence: pa.Array, prefix: 
     entity = _entities(tables, keys, prefix)
     if entity is None:
         return None
-    all_new = bool(pc.all(new_valid).as_py())
-    return Parsed(records, prefix, op, version, millis, ttl, sequence, new, old, new_valid, all_new, entity, keys, body)
+    return Parsed(records, prefix, op, version, millis, ttl, sequence, new, old, new_valid, entity, keys, body)
 
 
 def _conforms_shape(img: pa.Array) -> bool:

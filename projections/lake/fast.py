@@ -143,17 +143,19 @@ class _LazyEvents(Sequence[ChangeEvent]):
         return self.cache[r]
 
 
+def _image_leaf(img: pa.StructArray | None, idx: pa.Array, attr: str, tag: str) -> pa.Array | None:
+    v = child(child(img, attr), tag)
+    return None if v is None or pa.types.is_null(v.type) else v.take(idx)
+
+
 def _image_field(parsed: Parsed, idx: pa.Array, attr: str, tag: str) -> pa.Array | None:
     """The projected image's `attr` (its `tag` child) for the rows `idx`: NewImage, or OldImage for a removal."""
-    vals = []
-    for img in (parsed.new, None if parsed.all_new else parsed.old):
-        v = child(child(img, attr), tag)
-        vals.append(None if v is None or pa.types.is_null(v.type) else v.take(idx))
-    n, o = vals
-    if n is None and o is None:
-        return None
+    n = _image_leaf(parsed.new, idx, attr, tag)
     if parsed.all_new:
         return n
+    o = _image_leaf(parsed.old, idx, attr, tag)
+    if n is None and o is None:
+        return None
     if n is None or o is None:
         t = (n if n is not None else o).type
         n = n if n is not None else pa.nulls(len(idx), t)
