@@ -73,6 +73,11 @@ def child(arr: pa.Array | None, name: str) -> pa.Array | None:
     return arr.field(name)
 
 
+def one_chunk(col: pa.ChunkedArray) -> pa.Array:
+    """A column as one array. combine_chunks copies even a single chunk (~1 ms per 10k images)."""
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+
+
 def conforms(actual: pa.DataType, expected: pa.DataType, timestamp_ok: bool = False) -> bool:
     """The inferred type holds nothing beyond the expected one (children in any order, some absent).
     `timestamp_ok`: a timestamp attribute's string may have been inferred as a timestamp (pyarrow does
@@ -162,7 +167,7 @@ def _envelopes(records: list[Any], table: pa.Table, sequence: pa.Array, prefix: 
     n = len(records)
     if table.num_rows != n or sequence.null_count or not _all(pc.greater(pc.utf8_length(sequence), 0)):
         return None
-    cols = {name: table.column(name).combine_chunks() for name in table.column_names}
+    cols = {name: one_chunk(table.column(name)) for name in table.column_names}
     ddb, op, tables = cols.get("dynamodb"), cols.get("eventName"), cols.get("tableName")
     if ddb is None or op is None or tables is None or ddb.null_count or tables.null_count:
         return None

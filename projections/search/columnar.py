@@ -291,7 +291,7 @@ def _build(p: Any, names: list[str], entity_names: tuple[str, ...], keys: pa.Str
                   "row": pc.cast(pa.concat_arrays(rows), pa.int64())})
     keep = _highest_versions(t)  # positions in t; the documents are taken once, at the end
     aliases = {c: alias_name(SPECS_BY_ENTITY[e].resource, prefix) for c, e in enumerate(entity_names) if e in names}
-    cols = [t.column(c).combine_chunks().take(keep).to_pylist() for c in ("e", "id", "version", "row")]
+    cols = [columnar.one_chunk(t.column(c)).take(keep).to_pylist() for c in ("e", "id", "version", "row")]
     lines = ArrowLines(pa.concat_arrays(metas).take(keep), pa.concat_arrays(docs).take(keep))
     actions = [PreparedAction(aliases[e], i, v, lines, k) for k, (e, i, v) in enumerate(zip(*cols[:3]))]
     return Prepared(actions, p.records, cols[3])
@@ -340,7 +340,7 @@ def _group_starts(t: pa.Table) -> pa.Array:
         return pa.array([], pa.bool_())
     diff = None
     for k in ("e", "id"):
-        col = t.column(k).combine_chunks()
+        col = columnar.one_chunk(t.column(k))
         d = pc.not_equal(col.slice(1), col.slice(0, n - 1))
         diff = d if diff is None else pc.or_(diff, d)
     return pa.concat_arrays([pa.array([True]), diff])

@@ -138,7 +138,7 @@ def _dedupe(t: pa.Table, key: list[str], by_version: bool = True) -> pa.Table:
     t = t.take(pc.sort_indices(t, sort_keys=order))
     first = None
     for k in key:
-        col = t.column(k).combine_chunks()
+        col = columnar.one_chunk(t.column(k))
         diff = pc.not_equal(col.slice(1), col.slice(0, len(col) - 1))
         first = diff if first is None else pc.or_(first, diff)
     keep = pa.concat_arrays([pa.array([True]), first]) if t.num_rows else pa.array([], pa.bool_())
