@@ -187,7 +187,8 @@ def _envelopes(records: list[Any], table: pa.Table, sequence: pa.Array, prefix: 
     if not (pa.types.is_string(vn.type) and pa.types.is_string(vo.type)):
         return None
     vsrc = pc.if_else(new_valid, vn, vo)
-    if vsrc.null_count or not _all(pc.match_substring_regex(vsrc, r"^[0-9]{1,18}$")):
+    # ^[0-9]{1,18}$ without a regex (~0.05 ms per 10k against ~0.35): ascii_is_decimal is false for ""
+    if vsrc.null_count or not _all(pc.and_(pc.ascii_is_decimal(vsrc), pc.less_equal(pc.binary_length(vsrc), 18))):
         return None  # the per-event path names a missing or non-integer Version
     version = pc.add(pc.cast(vsrc, pa.int64()), pc.cast(is_remove, pa.int64()))
     millis = child(ddb, "ApproximateCreationDateTime")

@@ -122,6 +122,26 @@ def test_reads_what_pyarrow_json_reads(body):
     assert check(body) is not None
 
 
+def test_strings_of_every_length_with_each_special_byte_at_each_position():
+    # The string scan reads 16 and 8 bytes at a time and copies short strings 16 bytes at a time:
+    # every length across those blocks, a special byte (or one just outside the special set) at
+    # every position, and the string at the very end of the body (little room left to read).
+    plain = (b"abcdefghijklmnopqrstuvwxyz0123456789" * 2)[:70]
+    for n in range(0, 70):
+        for last in (True, False):
+            s = plain[:n]
+            body = b'{"k":"' + s + b'"}' if last else b'{"k":"' + s + b'","z":' + b"1" * 17 + b"}"
+            table = check(body)
+            assert table is not None and table.column("k").to_pylist() == [s.decode()]
+        for at in range(0, n):
+            for bad in (b"\\", b"\x00", b"\x1f", b'"'):
+                body = b'{"k":"' + plain[:at] + bad + plain[at:n] + b'"}'
+                assert ndjson.read_native(body) is None, (n, at, bad)
+            for fine in (b" ", b"\x7f", b"\xc3\xa9"):
+                body = b'{"k":"' + plain[:at] + fine + plain[at:n] + b'"}'
+                assert check(body) is not None, (n, at, fine)
+
+
 # --- generated bodies ------------------------------------------------------------------------------
 KEYS = st.sampled_from(["a", "b", "c", "N", "S", "M", "L", "Amount", "Lines"])
 TIMESTAMPS = st.builds(
