@@ -163,6 +163,14 @@ def test_rows_the_quality_suite_fails_are_quarantined_the_same_way():
     pytest.param({**txn("t9"), "Currency": "2026-11-27T06:00:00Z"}, id="string that looks like a timestamp"),
     pytest.param(order("o9", Lines=[{"Sku": "A\"quote", "Qty": D(1), "UnitPrice": D("1E+1"), "LineAmount": D(10)}]),
                  id="lines needing JSON escapes and exponents"),
+    pytest.param(order("o9", Lines=[{"Sku": "A\"quote", "Qty": D(1), "UnitPrice": D(10), "LineAmount": D(10)}]),
+                 id="a Sku with a quote"),
+    pytest.param(order("o9", Lines=[{"Sku": "A\\b", "Qty": D(1), "UnitPrice": D(10), "LineAmount": D(10)}]),
+                 id="a Sku with a backslash"),
+    pytest.param(order("o9", Lines=[{"Sku": "A\nB", "Qty": D(1), "UnitPrice": D(10), "LineAmount": D(10)}]),
+                 id="a Sku with a line break"),
+    pytest.param(order("o9", Lines=[{"Sku": "A", "Qty": D(1), "UnitPrice": D("1E+1"), "LineAmount": D(10)}]),
+                 id="a price with an exponent"),
 ])
 def test_odd_rows_send_their_entity_the_per_event_way_with_the_same_result(odd):
     table = "Orders" if "OrderId" in odd else "Transactions"
