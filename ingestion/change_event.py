@@ -47,7 +47,6 @@ class ChangeEvent:
     event_id: str
     is_ttl_expiry: bool = False
     item_identifier: str = ""  # what Lambda's batchItemFailures names (the source's sequence number)
-    size_bytes: int = 0
 
     @property
     def is_delete(self) -> bool:
@@ -78,10 +77,12 @@ class DecodedBatch:
 
 # --- DynamoDB JSON ---------------------------------------------------------------------------
 def _num(s: str) -> Decimal:
+    if not isinstance(s, (str, int)) or isinstance(s, bool):  # DynamoDB JSON writes numbers as strings
+        raise DecodeError(f"not a DynamoDB number: {str(s)[:80]!r}")
     try:
         d = Decimal(s)
-    except (InvalidOperation, TypeError):
-        raise DecodeError(f"not a DynamoDB number: {s!r}") from None
+    except (InvalidOperation, ValueError):
+        raise DecodeError(f"not a DynamoDB number: {str(s)[:80]!r}") from None
     if not d.is_finite():
         raise DecodeError(f"not a finite DynamoDB number: {s!r}")
     return d
@@ -123,9 +124,13 @@ def decode_value(av: Mapping[str, Any]) -> Any:
         return None
     if tag == "M":
         return decode_image(v)
+    if tag in ("L", "SS", "NS", "BS") and not isinstance(v, list):
+        raise DecodeError(f"{tag} attribute is not a list")
     if tag == "L":
         return [decode_value(x) for x in v]
     if tag == "SS":
+        if not all(isinstance(x, str) for x in v):
+            raise DecodeError("SS attribute holds a value that is not a string")
         return set(v)
     if tag == "NS":
         return {_num(x) for x in v}
@@ -206,14 +211,17 @@ def _table_from_arn(arn: str) -> str:
 
 
 def _timestamp(value: Any, millis: bool) -> datetime:
-    if type(value) is int:  # the common case; int / int is correctly rounded, like the Decimal path below
-        return datetime.fromtimestamp(value / (1000 if millis else 1), tz=timezone.utc)
-    if isinstance(value, datetime):
-        return value.astimezone(timezone.utc)
-    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
-        seconds = Decimal(str(value)) / (1000 if millis else 1)
-        return datetime.fromtimestamp(float(seconds), tz=timezone.utc)
-    raise DecodeError(f"ApproximateCreationDateTime is not a timestamp: {value!r}")
+    try:
+        if type(value) is int:  # the common case; int / int is correctly rounded, like the Decimal path below
+            return datetime.fromtimestamp(value / (1000 if millis else 1), tz=timezone.utc)
+        if isinstance(value, datetime):
+            return value.astimezone(timezone.utc)
+        if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+            seconds = Decimal(str(value)) / (1000 if millis else 1)
+            return datetime.fromtimestamp(float(seconds), tz=timezone.utc)
+    except (ArithmeticError, ValueError, OSError):  # out of datetime's range (years 1-9999), inf, nan
+        pass
+    raise DecodeError(f"ApproximateCreationDateTime is not a timestamp: {str(value)[:80]!r}")
 
 
 def _bare_table(table: str, prefix: str) -> str:
@@ -249,7 +257,6 @@ def _build(table: str, prefix: str, rec: Mapping[str, Any], ddb: Mapping[str, An
         table=bare, entity=decl.entity_for(keys), key=keys, operation=op, version=version, new_image=new,
         old_image=old, approximate_creation_time=created, sequence_number=sequence_number,
         event_id=str(rec.get("eventID", "")), is_ttl_expiry=ttl, item_identifier=item_identifier,
-        size_bytes=int(ddb.get("SizeBytes") or 0),
     )
 
 

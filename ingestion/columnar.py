@@ -125,6 +125,10 @@ class Parsed:
         return [ENTITY_NAMES[c] for c in pc.unique(self.entity).to_pylist()]
 
 
+# ApproximateCreationDateTime (ms) within the years 1-9999 with a day to spare (datetime's range)
+_FIRST_MS, _LAST_MS = -62_135_596_800_000 + 86_400_000, 253_402_300_799_999 - 86_400_000
+
+
 def _all(mask: pa.Array) -> bool:
     return bool(pc.all(pc.fill_null(mask, False)).as_py())
 
@@ -194,6 +198,9 @@ def _envelopes(records: list[Any], table: pa.Table, sequence: pa.Array, prefix: 
     millis = child(ddb, "ApproximateCreationDateTime")
     if millis is None or millis.null_count or not pa.types.is_int64(millis.type):
         return None
+    span = pc.min_max(millis)
+    if span["min"].as_py() < _FIRST_MS or span["max"].as_py() > _LAST_MS:
+        return None  # outside the years 1-9999 the per-event decoder reads: it names the record
     keys = child(ddb, "Keys")
     if keys is None or keys.null_count or not conforms(keys.type, KEYS) or not keys.type.num_fields:
         return None

@@ -2,7 +2,13 @@
 from __future__ import annotations
 
 import base64
+import copy
 from decimal import Decimal
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingestion.change_event import decode_lambda_event, from_kinesis_record, to_kinesis_data
 from tests.conftest import load_event
@@ -67,3 +73,62 @@ def test_forwarder_format_round_trips_through_the_kinesis_decoder():
     assert ch.new_image["TotalAmount"] == Decimal("12345678901234567890.123456789012345678")
     assert ch.approximate_creation_time.timestamp() == 1795737600
     assert b'"recordFormat":"application/json"' in data and b"SequenceNumber" not in data
+
+
+# --- malformed records: never an exception, always an event or a named failure ----------------
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**63, 2**63 - 1) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["S", "N", "M", "L", "x"]), inner,
+                                                                 max_size=3),
+    max_leaves=6)
+
+
+def _paths(node: Any, path: tuple = ()) -> list[tuple]:
+    out = [path]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _paths(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _paths(v, (*path, i))
+    return out
+
+
+def _replaced(node: Any, path: tuple, value: Any) -> Any:
+    if not path:
+        return value
+    node = copy.deepcopy(node)
+    parent = node
+    for p in path[:-1]:
+        parent = parent[p]
+    parent[path[-1]] = value
+    return node
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_a_malformed_value_anywhere_in_a_record_is_a_named_failure_never_an_exception(data):
+    # Each record: a valid Kinesis-format change with one value somewhere (envelope, keys, images,
+    # SizeBytes, ...) replaced by arbitrary JSON. A decoder exception would fail the whole batch.
+    event = load_event("kinesis_ddb_event.json")
+    records = []
+    for rec in event["Records"]:
+        payload = orjson.loads(base64.b64decode(rec["kinesis"]["data"]))
+        path = data.draw(st.sampled_from(_paths(payload)[1:]))
+        payload = _replaced(payload, path, data.draw(JSON_VALUES))
+        records.append({**rec, "kinesis": {**rec["kinesis"], "data": base64.b64encode(orjson.dumps(payload)).decode()}})
+    batch = decode_lambda_event({"Records": records})
+    assert len(batch.events) + len(batch.failures) == len(records)
+    assert all(f.reason for f in batch.failures)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_a_malformed_value_anywhere_in_a_streams_record_is_a_named_failure_never_an_exception(data):
+    records = []
+    for rec in load_event("dynamodb_stream_event.json")["Records"]:
+        path = data.draw(st.sampled_from(_paths(rec)[1:]))
+        records.append(_replaced(rec, path, data.draw(JSON_VALUES)))
+    batch = decode_lambda_event({"Records": records})
+    assert len(batch.events) + len(batch.failures) == len(records)
+    assert all(f.reason for f in batch.failures)

@@ -204,6 +204,12 @@ def _raw(data: bytes, seq: str = "4965000000000000000000000000000000000000000000
     pytest.param(_raw(orjson.dumps({"tableName": "Transactions", "eventName": "INSERT", "dynamodb": {
         "ApproximateCreationDateTime": 1, "Keys": {"TransactionId": {"S": "t"}},
         "NewImage": {"TransactionId": {"S": "t"}}}})), id="no Version"),
+    pytest.param(_raw(orjson.dumps({"tableName": "Transactions", "eventName": "INSERT", "dynamodb": {
+        "ApproximateCreationDateTime": 2**60, "Keys": {"TransactionId": {"S": "t"}},
+        "NewImage": {"TransactionId": {"S": "t"}, "Version": {"N": "1"}}}})), id="creation time past year 9999"),
+    pytest.param(_raw(orjson.dumps({"tableName": "Transactions", "eventName": "INSERT", "dynamodb": {
+        "ApproximateCreationDateTime": 1, "Keys": {"TransactionId": {"S": "t"}}, "SizeBytes": "abc",
+        "NewImage": {"TransactionId": {"S": "t"}, "Version": {"N": []}}}})), id="a number that is a list"),
 ])
 def test_undecodable_records_make_the_whole_batch_take_the_per_event_path(bad):
     event = kinesis_event([rec("Transactions", "INSERT", txn("t1")), bad])
