@@ -38,6 +38,7 @@ struct Node {
     int kind;
     int64_t length, nulls;
     int64_t filled; /* rows laid out in the buffers; the rest (up to length) are nulls still to lay out */
+    int64_t written_nulls; /* the nulls that were a JSON `null` (the others: the field was absent) */
     Buf valid;   /* validity bitmap (not kept for K_NULL) */
     Buf data;    /* K_BOOL: bitmap; K_INT: int64 values; K_STR: the bytes */
     Buf offsets; /* K_STR, K_LIST: int32 */
@@ -122,6 +123,7 @@ static int append_null(Node *n) {
     if (n->is_item && n->kind == K_NULL) return REFUSE;
     n->length++;
     n->nulls++;
+    n->written_nulls++;
     return OK;
 }
 
@@ -491,8 +493,9 @@ static PyType_Slot owned_slots[] = {
 };
 static PyType_Spec owned_spec = {"ingestion._ndjson.Buffer", sizeof(Owned), 0, Py_TPFLAGS_DEFAULT, owned_slots};
 
-/* (kind, length, nulls, validity, offsets, data, children): children are (name, node) pairs for an
- * object, (item,) for an array. Buffers are None when not kept or, for validity, when nothing is null.
+/* (kind, length, nulls, validity, offsets, data, children, written nulls): children are (name, node)
+ * pairs for an object, (item,) for an array; written nulls: how many of the nulls were a JSON `null`
+ * rather than an absent field (pyarrow.json cannot tell them apart; the DynamoDB decoder does). Buffers are None when not kept or, for validity, when nothing is null.
  * A kept buffer's memory moves to the Python object (the node no longer frees it). */
 static PyObject *take_or_none(Buf *b, int keep) {
     if (!keep) Py_RETURN_NONE;
@@ -525,9 +528,10 @@ static PyObject *to_python(Node *n) {
     if (!kids) return NULL;
     int offs = n->kind == K_STR || n->kind == K_LIST;
     int data = n->kind == K_BOOL || n->kind == K_INT || n->kind == K_STR;
-    return Py_BuildValue("(iLLNNNN)", n->kind, (long long)n->length, (long long)n->nulls,
+    return Py_BuildValue("(iLLNNNNL)", n->kind, (long long)n->length, (long long)n->nulls,
                          take_or_none(&n->valid, n->kind != K_NULL && n->nulls > 0),
-                         take_or_none(&n->offsets, offs), take_or_none(&n->data, data), kids);
+                         take_or_none(&n->offsets, offs), take_or_none(&n->data, data), kids,
+                         (long long)n->written_nulls);
 }
 
 static PyObject *ndjson_read(PyObject *self, PyObject *arg) {

@@ -142,10 +142,25 @@ def parse(event: Mapping[str, Any], prefix: str = "") -> Parsed | None:
         body, sequence = _payloads(records)
         if not body.isascii():
             body.decode()  # pyarrow.json keeps invalid UTF-8 that the per-event decoder refuses: fall back
-        table = ndjson.read(body)
+        table, written_nulls = ndjson.read_with_nulls(body)
+        if not _no_null_attributes(body, written_nulls):
+            return None
         return _envelopes(records, table, sequence, prefix, body)
     except (KeyError, TypeError, ValueError, binascii.Error, pa.ArrowException):
         return None
+
+
+def _no_null_attributes(body: bytes, written_nulls: frozenset[str] | None) -> bool:
+    """No attribute value (nor anything inside one) is a JSON `null`: the DynamoDB decoder refuses
+    it, and in the table it reads as an absent attribute. Where pyarrow.json read the body (rare:
+    escapes, fractions, ...) nothing says where its nulls were: any `null` besides the envelope's
+    userIdentity sends the batch the per-event way."""
+    if written_nulls is None:
+        return body.count(b"null") == body.count(b'"userIdentity":null')
+    return not any(p.startswith(_IMAGE_PATHS) for p in written_nulls)
+
+
+_IMAGE_PATHS = ("dynamodb.NewImage.", "dynamodb.OldImage.", "dynamodb.Keys.")
 
 
 def _payloads(records: list[Any]) -> tuple[bytes, pa.Array]:
@@ -181,6 +196,8 @@ def _envelopes(records: list[Any], table: pa.Table, sequence: pa.Array, prefix: 
     for img in (new, old):
         if img is not None and not _conforms_shape(img):
             return None  # not an object of DynamoDB attribute values
+    if old is not None and not _plain_numbers(old):
+        return None  # the decoder reads every OldImage number, where the projectors cast only NewImage's
     new_valid = pc.is_valid(new) if new is not None else pa.repeat(pa.scalar(False), n)
     is_remove = pc.equal(op, "REMOVE")
     if not _all(pc.or_(new_valid, is_remove)):
@@ -202,7 +219,8 @@ def _envelopes(records: list[Any], table: pa.Table, sequence: pa.Array, prefix: 
     if span["min"].as_py() < _FIRST_MS or span["max"].as_py() > _LAST_MS:
         return None  # outside the years 1-9999 the per-event decoder reads: it names the record
     keys = child(ddb, "Keys")
-    if keys is None or keys.null_count or not conforms(keys.type, KEYS) or not keys.type.num_fields:
+    if (keys is None or keys.null_count or not conforms(keys.type, KEYS) or not keys.type.num_fields
+            or not _conforms_shape(keys)):
         return None
     has_key = pc.is_valid(keys.field(0))
     for k in range(1, keys.type.num_fields):
@@ -219,8 +237,56 @@ def _envelopes(records: list[Any], table: pa.Table, sequence: pa.Array, prefix: 
 
 
 def _conforms_shape(img: pa.Array) -> bool:
-    """Every attribute is an object of type tags (what decode_image needs before it looks inside)."""
-    return pa.types.is_struct(img.type) and all(pa.types.is_struct(f.type) or pa.types.is_null(f.type) for f in img.type)
+    """Every attribute is an object of exactly one type tag with a value, maps and lists inside too
+    (what decode_image needs before it looks inside: it refuses `{}` and `{"S": null}`)."""
+    return pa.types.is_struct(img.type) and all(_attribute_values(img.field(i)) for i in range(img.type.num_fields))
+
+
+_PLAIN_NUMBER = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"  # a subset of what Decimal() reads, all finite
+
+
+def _number_leaves(values: pa.Array) -> list[pa.Array]:
+    """The `N` strings of DynamoDB attribute values, maps and lists inside included."""
+    out = []
+    n, m, lst = child(values, "N"), child(values, "M"), child(values, "L")
+    if n is not None and not pa.types.is_null(n.type):
+        out.append(n)
+    if m is not None and pa.types.is_struct(m.type):
+        for i in range(m.type.num_fields):
+            out += _number_leaves(m.field(i))
+    if lst is not None and pa.types.is_list(lst.type):
+        out += _number_leaves(pc.list_flatten(lst))
+    return out
+
+
+def _plain_numbers(img: pa.StructArray) -> bool:
+    leaves = [leaf for i in range(img.type.num_fields) for leaf in _number_leaves(img.field(i))]
+    return all(pa.types.is_string(v.type) and _all(pc.fill_null(pc.match_substring_regex(v, _PLAIN_NUMBER), True))
+               for v in leaves)
+
+
+def _attribute_values(values: pa.Array) -> bool:
+    """Each row of `values` is null (absent) or holds exactly one non-null type tag."""
+    t = values.type
+    if pa.types.is_null(t):
+        return True
+    if not pa.types.is_struct(t):
+        return False
+    if t.num_fields == 1:  # the usual case, without a kernel: a valid tag object whose tag is null?
+        if values.field(0).null_count != values.null_count:
+            return False
+    else:
+        tags = pa.repeat(pa.scalar(0, pa.int8()), len(values))
+        for i in range(t.num_fields):
+            tags = pc.add(tags, pc.cast(pc.is_valid(values.field(i)), pa.int8()))
+        if not _all(pc.equal(tags, pc.cast(pc.is_valid(values), pa.int8()))):
+            return False
+    m, lst = child(values, "M"), child(values, "L")
+    if m is not None and not (pa.types.is_null(m.type) or _conforms_shape(m)):
+        return False
+    if lst is not None and pa.types.is_list(lst.type) and not _attribute_values(pc.list_flatten(lst)):
+        return False
+    return True
 
 
 def _entities(tables: pa.Array, keys: pa.StructArray, prefix: str) -> pa.Array | None:

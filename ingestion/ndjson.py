@@ -46,15 +46,38 @@ def objects_per_line(body: bytes) -> bool:
 
 def read_native(body: bytes) -> pa.Table | None:
     """The compiled reader alone: the table, or None for a body it leaves to pyarrow.json."""
+    native = read_native_with_nulls(body)
+    return None if native is None else native[0]
+
+
+def read_with_nulls(body: bytes) -> tuple[pa.Table, frozenset[str] | None]:
+    """`read`, and the fields where a line wrote a JSON `null` (dotted paths, `[]` for an array's
+    items), which the table cannot tell from absent fields; None when pyarrow.json read the body."""
+    native = read_native_with_nulls(body)
+    return native if native is not None else (read(body), None)
+
+
+def read_native_with_nulls(body: bytes) -> tuple[pa.Table, frozenset[str]] | None:
     root = _ndjson.read(body) if _ndjson is not None else None
     if root is None:
         return None
     fields = root[6]
-    return pa.Table.from_arrays([_array(node) for _, node in fields], names=[name for name, _ in fields])
+    table = pa.Table.from_arrays([_array(node) for _, node in fields], names=[name for name, _ in fields])
+    return table, frozenset(_written_nulls(root, ""))
+
+
+def _written_nulls(node: tuple[Any, ...], path: str) -> list[str]:
+    out = [path] if node[7] else []
+    if node[0] == _STRUCT:
+        for name, kid in node[6]:
+            out += _written_nulls(kid, f"{path}.{name}" if path else name)
+    elif node[0] == _LIST:
+        out += _written_nulls(node[6][0], f"{path}[]")
+    return out
 
 
 def _array(node: tuple[Any, ...]) -> pa.Array:
-    kind, length, nulls, valid, offsets, data, kids = node
+    kind, length, nulls, valid, offsets, data, kids, _ = node
     if kind == _NULL:
         return pa.nulls(length)
     validity = pa.py_buffer(valid) if valid is not None else None

@@ -85,13 +85,18 @@ def _check_value(col: Column, v: Any) -> tuple[str, str] | None:
     if k in ("decimal", "bigint"):
         if not isinstance(v, (Decimal, int)) or isinstance(v, bool):
             return TYPE_EXPECTATION, f"{col.attr} must be a number, got {type(v).__name__} {str(v)[:40]!r}"
-        d = Decimal(v)
-        exp = d.as_tuple().exponent
-        scale = -exp if isinstance(exp, int) and exp < 0 else 0
-        if scale > col.scale and d != d.quantize(Decimal(1).scaleb(-col.scale)):
-            return PRECISION_EXPECTATION, f"{col.attr}={v} has more than {col.scale} decimals"
-        if len(d.quantize(Decimal(1).scaleb(-col.scale)).as_tuple().digits) > 38 - 0:
-            return TYPE_EXPECTATION, f"{col.attr}={v} does not fit decimal(38,{col.scale})"
+        # On the digits themselves: quantize needs the context's precision (28 by default), so a
+        # 40-digit number raised InvalidOperation and failed the whole batch.
+        _, digits, exp = Decimal(v).as_tuple()
+        if not isinstance(exp, int):
+            return TYPE_EXPECTATION, f"{col.attr} must be a finite number, got {str(v)[:40]!r}"
+        if exp < -col.scale:
+            extra = -exp - col.scale
+            if any(digits[-extra:]):
+                return PRECISION_EXPECTATION, f"{col.attr}={str(v)[:60]} has more than {col.scale} decimals"
+            digits, exp = digits[:-extra] or (0,), -col.scale
+        if digits != (0,) and len(digits) + exp + col.scale > 38:
+            return TYPE_EXPECTATION, f"{col.attr}={str(v)[:60]} does not fit decimal(38,{col.scale})"
         return None
     return None  # json takes anything
 
