@@ -284,9 +284,7 @@ def _attribute_values(values: pa.Array) -> bool:
     m, lst = child(values, "M"), child(values, "L")
     if m is not None and not (pa.types.is_null(m.type) or _conforms_shape(m)):
         return False
-    if lst is not None and pa.types.is_list(lst.type) and not _attribute_values(pc.list_flatten(lst)):
-        return False
-    return True
+    return lst is None or not pa.types.is_list(lst.type) or _attribute_values(pc.list_flatten(lst))
 
 
 def _entities(tables: pa.Array, keys: pa.StructArray, prefix: str) -> pa.Array | None:
