@@ -205,6 +205,23 @@ def _raw(data: bytes, seq: str = "4965000000000000000000000000000000000000000000
         "ApproximateCreationDateTime": 1, "Keys": {"TransactionId": {"S": "t"}},
         "NewImage": {"TransactionId": {"S": "t"}}}})), id="no Version"),
     pytest.param(_raw(orjson.dumps({"tableName": "Transactions", "eventName": "INSERT", "dynamodb": {
+        "ApproximateCreationDateTime": 1, "Keys": {"TransactionId": {"S": "t"}},
+        "NewImage": {"TransactionId": {"S": "t"}, "Merchant": None, "Version": {"N": "1"}}}})),
+        id="an attribute that is a JSON null"),
+    pytest.param(_raw(orjson.dumps({"tableName": "Transactions", "eventName": "INSERT", "dynamodb": {
+        "ApproximateCreationDateTime": 1, "Keys": {"TransactionId": {"S": "t\"q"}},
+        "NewImage": {"TransactionId": {"S": "t\"q"}, "Merchant": None, "Version": {"N": "1"}}}})),
+        id="an attribute that is a JSON null, in a body pyarrow.json reads"),
+    pytest.param(_raw(orjson.dumps({"tableName": "Transactions", "eventName": "INSERT", "dynamodb": {
+        "ApproximateCreationDateTime": 1, "Keys": {"TransactionId": {"S": "t"}},
+        "NewImage": {"TransactionId": {"S": "t"}, "Merchant": {}, "Version": {"N": "1"}}}})),
+        id="an attribute that is an empty object"),
+    pytest.param(_raw(orjson.dumps({"tableName": "Orders", "eventName": "MODIFY", "dynamodb": {
+        "ApproximateCreationDateTime": 1, "Keys": {"OrderId": {"S": "o"}},
+        "NewImage": {"OrderId": {"S": "o"}, "Version": {"N": "2"}},
+        "OldImage": {"OrderId": {"S": "o"}, "TotalAmount": {"N": "ten"}, "Version": {"N": "1"}}}})),
+        id="an old image number that is no number"),
+    pytest.param(_raw(orjson.dumps({"tableName": "Transactions", "eventName": "INSERT", "dynamodb": {
         "ApproximateCreationDateTime": 2**60, "Keys": {"TransactionId": {"S": "t"}},
         "NewImage": {"TransactionId": {"S": "t"}, "Version": {"N": "1"}}}})), id="creation time past year 9999"),
     pytest.param(_raw(orjson.dumps({"tableName": "Transactions", "eventName": "INSERT", "dynamodb": {

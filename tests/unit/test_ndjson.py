@@ -122,6 +122,17 @@ def test_reads_what_pyarrow_json_reads(body):
     assert check(body) is not None
 
 
+def test_the_reader_tells_a_written_null_from_an_absent_field():
+    # The table cannot (pyarrow.json nulls both the same way); the DynamoDB decoder refuses a written one.
+    body = b'{"a":{"x":null,"y":{"S":"1"}},"l":[1,null]}\n{"a":{"y":null}}\n{"a":null,"b":1}'
+    native = ndjson.read_native_with_nulls(body)
+    assert native is not None and check(body) is not None
+    assert native[1] == {"a.x", "a.y", "a", "l[]"}
+    assert ndjson.read_native_with_nulls(b'{"a":{"x":1}}\n{"b":2}')[1] == frozenset()
+    table, nulls = ndjson.read_with_nulls(b'{"a":"caf\\u00e9","b":null}')  # an escape: pyarrow.json reads it
+    assert nulls is None and table.column("a").to_pylist() == ["caf\u00e9"]
+
+
 def test_strings_of_every_length_with_each_special_byte_at_each_position():
     # The string scan reads 16 and 8 bytes at a time and copies short strings 16 bytes at a time:
     # every length across those blocks, a special byte (or one just outside the special set) at
