@@ -27,6 +27,7 @@ from cqrs.resources import TABLES_BY_NAME
 
 OPERATIONS = ("INSERT", "MODIFY", "REMOVE")
 TTL_PRINCIPAL = "dynamodb.amazonaws.com"
+_MAX_VERSION = 2**63 - 1  # every read model keeps versions as BIGINT; a removal's tombstone adds one
 
 
 class DecodeError(ValueError):
@@ -248,8 +249,8 @@ def _build(table: str, prefix: str, rec: Mapping[str, Any], ddb: Mapping[str, An
     if source is None or "Version" not in source:
         raise DecodeError(f"{op} of {key_string(bare, keys)} carries no Version")
     v = source["Version"]
-    if not isinstance(v, Decimal) or v != v.to_integral_value() or v < 0:
-        raise DecodeError(f"Version must be a non-negative integer, got {v!r}")
+    if not isinstance(v, Decimal) or v != v.to_integral_value() or not 0 <= v < _MAX_VERSION:
+        raise DecodeError(f"Version must be a non-negative integer below 2^63 - 1, got {str(v)[:60]!r}")
     version = int(v) + (1 if op == "REMOVE" else 0)
     identity = rec.get("userIdentity") or {}
     ttl = op == "REMOVE" and isinstance(identity, Mapping) and identity.get("principalId") == TTL_PRINCIPAL

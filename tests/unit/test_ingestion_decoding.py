@@ -132,3 +132,12 @@ def test_a_malformed_value_anywhere_in_a_streams_record_is_a_named_failure_never
     batch = decode_lambda_event({"Records": records})
     assert len(batch.events) + len(batch.failures) == len(records)
     assert all(f.reason for f in batch.failures)
+
+
+def test_a_version_beyond_bigint_is_a_named_failure():
+    # Every read model keeps versions as BIGINT: 2^63 failed the lake's per-event builder (OverflowError).
+    ev = load_event("dynamodb_stream_event.json")
+    ev["Records"][0]["dynamodb"]["NewImage"]["Version"] = {"N": str(2**63)}
+    batch = decode_lambda_event(ev)
+    assert [f.item_identifier for f in batch.failures] == ["111100000000000000000001"]
+    assert "below 2^63 - 1" in batch.failures[0].reason and len(batch.events) == 3
