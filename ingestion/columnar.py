@@ -142,10 +142,11 @@ def parse(event: Mapping[str, Any], prefix: str = "") -> Parsed | None:
         body, sequence = _payloads(records)
         if not body.isascii():
             body.decode()  # pyarrow.json keeps invalid UTF-8 that the per-event decoder refuses: fall back
-        table, written_nulls = ndjson.read_with_nulls(body)
-        if not _no_null_attributes(body, written_nulls):
+        read = ndjson.read_noted(body)
+        if not _no_null_attributes(body, read.written_nulls):
             return None
-        return _envelopes(records, table, sequence, prefix, body)
+        parsed = _envelopes(records, read.table, sequence, prefix, body)
+        return parsed if parsed is None or _old_numbers_plain(parsed.old, read.odd_numbers) else None
     except (KeyError, TypeError, ValueError, binascii.Error, pa.ArrowException):
         return None
 
@@ -196,8 +197,6 @@ def _envelopes(records: list[Any], table: pa.Table, sequence: pa.Array, prefix: 
     for img in (new, old):
         if img is not None and not _conforms_shape(img):
             return None  # not an object of DynamoDB attribute values
-    if old is not None and not _plain_numbers(old):
-        return None  # the decoder reads every OldImage number, where the projectors cast only NewImage's
     new_valid = pc.is_valid(new) if new is not None else pa.repeat(pa.scalar(False), n)
     is_remove = pc.equal(op, "REMOVE")
     if not _all(pc.or_(new_valid, is_remove)):
@@ -257,6 +256,16 @@ def _number_leaves(values: pa.Array) -> list[pa.Array]:
     if lst is not None and pa.types.is_list(lst.type):
         out += _number_leaves(pc.list_flatten(lst))
     return out
+
+
+def _old_numbers_plain(old: pa.StructArray | None, odd_numbers: frozenset[str] | None) -> bool:
+    """Every OldImage number is plain: the decoder reads them all, where the projectors cast only
+    NewImage's. The compiled reader notes the odd ones as it reads; pyarrow.json's bodies get a regex."""
+    if old is None:
+        return True
+    if odd_numbers is None:
+        return _plain_numbers(old)
+    return not any(p.startswith("dynamodb.OldImage.") for p in odd_numbers)
 
 
 def _plain_numbers(img: pa.StructArray) -> bool:

@@ -7,6 +7,7 @@ Why: pyarrow.json was ~60% of every projector's time (BENCHMARKS.md section 1). 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -46,38 +47,50 @@ def objects_per_line(body: bytes) -> bool:
 
 def read_native(body: bytes) -> pa.Table | None:
     """The compiled reader alone: the table, or None for a body it leaves to pyarrow.json."""
-    native = read_native_with_nulls(body)
-    return None if native is None else native[0]
+    native = read_native_noted(body)
+    return None if native is None else native.table
 
 
-def read_with_nulls(body: bytes) -> tuple[pa.Table, frozenset[str] | None]:
-    """`read`, and the fields where a line wrote a JSON `null` (dotted paths, `[]` for an array's
-    items), which the table cannot tell from absent fields; None when pyarrow.json read the body."""
-    native = read_native_with_nulls(body)
-    return native if native is not None else (read(body), None)
+@dataclass(frozen=True)
+class Noted:
+    """A body read, and what the table cannot say (None where pyarrow.json read it): the fields where a
+    line wrote a JSON `null` (an absent field reads the same), and the values of a key "N" holding a
+    string that is no plain number (`-?[0-9]+(.[0-9]+)?([eE][-+]?[0-9]+)?`). Fields are dotted paths,
+    `[]` for an array's items."""
+
+    table: pa.Table
+    written_nulls: frozenset[str] | None
+    odd_numbers: frozenset[str] | None
 
 
-def read_native_with_nulls(body: bytes) -> tuple[pa.Table, frozenset[str]] | None:
+def read_noted(body: bytes) -> Noted:
+    """`read`, with the notes of the compiled reader where it read the body."""
+    native = read_native_noted(body)
+    return native if native is not None else Noted(read(body), None, None)
+
+
+def read_native_noted(body: bytes) -> Noted | None:
     root = _ndjson.read(body) if _ndjson is not None else None
     if root is None:
         return None
     fields = root[6]
     table = pa.Table.from_arrays([_array(node) for _, node in fields], names=[name for name, _ in fields])
-    return table, frozenset(_written_nulls(root, ""))
+    return Noted(table, frozenset(_paths(root, "", 7)), frozenset(_paths(root, "", 8)))
 
 
-def _written_nulls(node: tuple[Any, ...], path: str) -> list[str]:
-    out = [path] if node[7] else []
+def _paths(node: tuple[Any, ...], path: str, count: int) -> list[str]:
+    """The fields whose node has a non-zero `node[count]`."""
+    out = [path] if node[count] else []
     if node[0] == _STRUCT:
         for name, kid in node[6]:
-            out += _written_nulls(kid, f"{path}.{name}" if path else name)
+            out += _paths(kid, f"{path}.{name}" if path else name, count)
     elif node[0] == _LIST:
-        out += _written_nulls(node[6][0], f"{path}[]")
+        out += _paths(node[6][0], f"{path}[]", count)
     return out
 
 
 def _array(node: tuple[Any, ...]) -> pa.Array:
-    kind, length, nulls, valid, offsets, data, kids, _ = node
+    kind, length, nulls, valid, offsets, data, kids, _, _ = node
     if kind == _NULL:
         return pa.nulls(length)
     validity = pa.py_buffer(valid) if valid is not None else None
