@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timezone
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 import orjson
 
@@ -29,7 +30,7 @@ def stream_record(table: str, op: str, new: dict | None = None, old: dict | None
     image = new if new is not None else old
     assert image is not None
     keys = {k: image[k] for k in decl.key_names}
-    created = created or datetime.now(timezone.utc)
+    created = created or datetime.now(UTC)
     ddb: dict[str, Any] = {
         "ApproximateCreationDateTime": int(created.timestamp()),
         "Keys": encode_image(keys),
@@ -60,7 +61,7 @@ def kinesis_record(table: str, op: str, new: dict | None = None, old: dict | Non
                    shard: str = "shardId-000000000000") -> dict[str, Any]:
     """A Kinesis Lambda event record whose data is a Kinesis Data Streams for DynamoDB record."""
     s = stream_record(table, op, new, old, ttl=ttl, created=created)
-    created = created or datetime.now(timezone.utc)
+    created = created or datetime.now(UTC)
     ddb = dict(s["dynamodb"])
     ddb.pop("SequenceNumber")
     ddb.pop("StreamViewType")
@@ -103,3 +104,15 @@ ORDER = {"OrderId": "o1", "CustomerId": "c1", "CartId": "k1", "Status": "PENDING
                    {"Sku": "S-2", "Qty": D(1), "UnitPrice": D("0.01"), "LineAmount": D("0.01")}],
          "Currency": "USD", "SagaMode": "choreography", "CreatedAt": "2026-11-27T06:22:00.123456Z",
          "UpdatedAt": "2026-11-27T06:22:01.000000Z", "Version": D(1)}
+
+
+def json_paths(node: Any, path: tuple = ()) -> list[tuple]:
+    """Every path into a JSON value (dict keys and list indexes), the value itself first (`()`)."""
+    out = [path]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += json_paths(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += json_paths(v, (*path, i))
+    return out

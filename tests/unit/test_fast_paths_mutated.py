@@ -23,6 +23,7 @@ from ingestion.change_event import decode_lambda_event
 from projections.search import columnar as search_columnar
 from projections.warehouse import columnar as warehouse_columnar
 from projections.warehouse.rows import build_batch
+from tests.factories import json_paths
 from tests.unit.test_lake_fast import assert_same, both
 from tests.unit.test_search_columnar import send
 
@@ -40,17 +41,6 @@ VALUES = st.one_of(
     st.none(), st.integers(-3, 3), st.booleans(), TEXTS, st.just([]), st.just({}),
 )
 DELETE = object()
-
-
-def _paths(node: Any, path: tuple = ()) -> list[tuple]:
-    out = [path]
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += _paths(v, (*path, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += _paths(v, (*path, i))
-    return out
 
 
 def _mutated(payload: dict, path: tuple, value: Any) -> dict:
@@ -72,7 +62,7 @@ def mutated_batches(draw: Any) -> dict[str, Any]:
     for _ in range(draw(st.integers(1, 3))):
         i = draw(st.integers(0, len(records) - 1))
         payload = orjson.loads(base64.b64decode(records[i]["kinesis"]["data"]))
-        path = draw(st.sampled_from([p for p in _paths(payload) if p]))
+        path = draw(st.sampled_from([p for p in json_paths(payload) if p]))
         payload = _mutated(payload, path, draw(st.one_of(VALUES, st.just(DELETE))))
         records[i]["kinesis"]["data"] = base64.b64encode(orjson.dumps(payload)).decode()
     return {"Records": records}

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from ingestion.change_event import decode_lambda_event, from_kinesis_record, to_kinesis_data
 from tests.conftest import load_event
+from tests.factories import json_paths
 
 
 def test_dynamodb_stream_event_decodes_every_type_exactly():
@@ -83,17 +84,6 @@ JSON_VALUES = st.recursive(
     max_leaves=6)
 
 
-def _paths(node: Any, path: tuple = ()) -> list[tuple]:
-    out = [path]
-    if isinstance(node, dict):
-        for k, v in node.items():
-            out += _paths(v, (*path, k))
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            out += _paths(v, (*path, i))
-    return out
-
-
 def _replaced(node: Any, path: tuple, value: Any) -> Any:
     if not path:
         return value
@@ -114,7 +104,7 @@ def test_a_malformed_value_anywhere_in_a_record_is_a_named_failure_never_an_exce
     records = []
     for rec in event["Records"]:
         payload = orjson.loads(base64.b64decode(rec["kinesis"]["data"]))
-        path = data.draw(st.sampled_from(_paths(payload)[1:]))
+        path = data.draw(st.sampled_from(json_paths(payload)[1:]))
         payload = _replaced(payload, path, data.draw(JSON_VALUES))
         records.append({**rec, "kinesis": {**rec["kinesis"], "data": base64.b64encode(orjson.dumps(payload)).decode()}})
     batch = decode_lambda_event({"Records": records})
@@ -127,7 +117,7 @@ def test_a_malformed_value_anywhere_in_a_record_is_a_named_failure_never_an_exce
 def test_a_malformed_value_anywhere_in_a_streams_record_is_a_named_failure_never_an_exception(data):
     records = []
     for rec in load_event("dynamodb_stream_event.json")["Records"]:
-        path = data.draw(st.sampled_from(_paths(rec)[1:]))
+        path = data.draw(st.sampled_from(json_paths(rec)[1:]))
         records.append(_replaced(rec, path, data.draw(JSON_VALUES)))
     batch = decode_lambda_event({"Records": records})
     assert len(batch.events) + len(batch.failures) == len(records)
