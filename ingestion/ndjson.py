@@ -31,8 +31,10 @@ def read(body: bytes) -> pa.Table:
     Raises ValueError for a line that is not a JSON object, and pyarrow's ArrowInvalid (a ValueError
     too) for what else pyarrow.json refuses."""
     table = read_native(body)
-    if table is not None:
-        return table
+    return table if table is not None else _read_pyarrow(body)
+
+
+def _read_pyarrow(body: bytes) -> pa.Table:
     if not objects_per_line(body):
         # pyarrow.json 25 crashes the process (SIGSEGV) on a first line `null`; every other line
         # that is no object it refuses anyway, so none is handed to it.
@@ -66,7 +68,7 @@ class Noted:
 def read_noted(body: bytes) -> Noted:
     """`read`, with the notes of the compiled reader where it read the body."""
     native = read_native_noted(body)
-    return native if native is not None else Noted(read(body), None, None)
+    return native if native is not None else Noted(_read_pyarrow(body), None, None)
 
 
 def read_native_noted(body: bytes) -> Noted | None:
