@@ -171,12 +171,10 @@ def _image_field(parsed: Parsed, idx: pa.Array, attr: str, tag: str) -> pa.Array
     if parsed.all_new:
         return n
     o = _image_leaf(parsed.old, idx, attr, tag)
-    if n is None and o is None:
-        return None
-    if n is None or o is None:
-        t = (n if n is not None else o).type
-        n = n if n is not None else pa.nulls(len(idx), t)
-        o = o if o is not None else pa.nulls(len(idx), t)
+    if n is None:
+        return None if o is None else pc.if_else(parsed.new_valid.take(idx), pa.nulls(len(idx), o.type), o)
+    if o is None:
+        o = pa.nulls(len(idx), n.type)
     return pc.if_else(parsed.new_valid.take(idx), n, o)
 
 
