@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import os
 from typing import Any
 
 import orjson
@@ -68,7 +69,10 @@ def mutated_batches(draw: Any) -> dict[str, Any]:
     return {"Records": records}
 
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 150 examples per projector in `make test` (~5 s); a long run after changing a fast path or the reader:
+# FAST_PATH_EXAMPLES=2000 .venv/bin/python -m pytest tests/unit/test_fast_paths_mutated.py (~1 min).
+SETTINGS = settings(max_examples=int(os.environ.get("FAST_PATH_EXAMPLES", "150")), deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
