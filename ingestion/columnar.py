@@ -127,6 +127,9 @@ class Parsed:
 
 # ApproximateCreationDateTime (ms) within the years 1-9999 with a day to spare (datetime's range)
 _FIRST_MS, _LAST_MS = -62_135_596_800_000 + 86_400_000, 253_402_300_799_999 - 86_400_000
+# Where the reader's notes (ndjson.Noted paths) concern the decoder: inside an image or the keys
+_OLD_IMAGE = "dynamodb.OldImage."
+_IMAGE_PATHS = ("dynamodb.NewImage.", _OLD_IMAGE, "dynamodb.Keys.")
 
 
 def _all(mask: pa.Array) -> bool:
@@ -159,9 +162,6 @@ def _no_null_attributes(body: bytes, written_nulls: frozenset[str] | None) -> bo
     if written_nulls is None:
         return body.count(b"null") == body.count(b'"userIdentity":null')
     return not any(p.startswith(_IMAGE_PATHS) for p in written_nulls)
-
-
-_IMAGE_PATHS = ("dynamodb.NewImage.", "dynamodb.OldImage.", "dynamodb.Keys.")
 
 
 def _payloads(records: list[Any]) -> tuple[bytes, pa.Array]:
@@ -265,7 +265,7 @@ def _old_numbers_plain(old: pa.StructArray | None, odd_numbers: frozenset[str] |
         return True
     if odd_numbers is None:
         return _plain_numbers(old)
-    return not any(p.startswith("dynamodb.OldImage.") for p in odd_numbers)
+    return not any(p.startswith(_OLD_IMAGE) for p in odd_numbers)
 
 
 def _plain_numbers(img: pa.StructArray) -> bool:
