@@ -113,6 +113,9 @@ class Parsed:
     entity: pa.Array  # int8 codes into ENTITY_NAMES
     keys: pa.StructArray  # dynamodb.Keys
     body: bytes  # the NDJSON parsed (e.g. to look for a backslash once instead of per column)
+    # The paths (ndjson.Noted) of numbers that are not CANONICAL_NUMBER, where the compiled reader read
+    # the body (then no string holds an escape either); None where pyarrow.json read it: nothing known.
+    odd_numbers: frozenset[str] | None = None
 
     @cached_property
     def all_new(self) -> bool:
@@ -149,7 +152,10 @@ def parse(event: Mapping[str, Any], prefix: str = "") -> Parsed | None:
         if not _no_null_attributes(body, read.written_nulls):
             return None
         parsed = _envelopes(records, read.table, sequence, prefix, body)
-        return parsed if parsed is None or _old_numbers_plain(parsed.old, read.odd_numbers) else None
+        if parsed is None or not _old_numbers_canonical(parsed.old, read.odd_numbers):
+            return None
+        parsed.odd_numbers = read.odd_numbers
+        return parsed
     except (KeyError, TypeError, ValueError, binascii.Error, pa.ArrowException):
         return None
 
@@ -241,7 +247,10 @@ def _conforms_shape(img: pa.Array) -> bool:
     return pa.types.is_struct(img.type) and all(_attribute_values(img.field(i)) for i in range(img.type.num_fields))
 
 
-_PLAIN_NUMBER = r"^-?[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$"  # a subset of what Decimal() reads, all finite
+# What str(Decimal(s)) prints back unchanged, as the compiled reader checks it (canonical_number):
+# no exponent, no leading zero, and no fraction of 0 that Decimal prints with an exponent (0.0000001 is
+# 1E-7; 0.000000 too, to keep it simple). DynamoDB itself writes its numbers so; other writers may not.
+CANONICAL_NUMBER = r"-?(?:[1-9][0-9]*(?:\.[0-9]+)?|0(?:\.(?:[0-9]{1,5}|0{0,5}[1-9][0-9]*))?)"
 
 
 def _number_leaves(values: pa.Array) -> list[pa.Array]:
@@ -258,20 +267,21 @@ def _number_leaves(values: pa.Array) -> list[pa.Array]:
     return out
 
 
-def _old_numbers_plain(old: pa.StructArray | None, odd_numbers: frozenset[str] | None) -> bool:
-    """Every OldImage number is plain: the decoder reads them all, where the projectors cast only
-    NewImage's. The compiled reader notes the odd ones as it reads; pyarrow.json's bodies get a regex."""
+def _old_numbers_canonical(old: pa.StructArray | None, odd_numbers: frozenset[str] | None) -> bool:
+    """Every OldImage number is canonical, so surely one the decoder reads (it reads them all, where the
+    projectors cast only NewImage's). The compiled reader notes the others as it reads; pyarrow.json's
+    bodies get a regex."""
     if old is None:
         return True
     if odd_numbers is None:
-        return _plain_numbers(old)
+        return _canonical_numbers(old)
     return not any(p.startswith(_OLD_IMAGE) for p in odd_numbers)
 
 
-def _plain_numbers(img: pa.StructArray) -> bool:
+def _canonical_numbers(img: pa.StructArray) -> bool:
     leaves = [leaf for i in range(img.type.num_fields) for leaf in _number_leaves(img.field(i))]
-    return all(pa.types.is_string(v.type) and _all(pc.fill_null(pc.match_substring_regex(v, _PLAIN_NUMBER), True))
-               for v in leaves)
+    return all(pa.types.is_string(v.type)
+               and _all(pc.fill_null(pc.match_substring_regex(v, f"^{CANONICAL_NUMBER}$"), True)) for v in leaves)
 
 
 def _attribute_values(values: pa.Array) -> bool:

@@ -57,8 +57,8 @@ def read_native(body: bytes) -> pa.Table | None:
 class Noted:
     """A body read, and what the table cannot say (None where pyarrow.json read it): the fields where a
     line wrote a JSON `null` (an absent field reads the same), and the values of a key "N" holding a
-    string that is no plain number (`-?[0-9]+(.[0-9]+)?([eE][-+]?[0-9]+)?`). Fields are dotted paths,
-    `[]` for an array's items."""
+    string that is not what str(Decimal) prints back (ingestion.columnar.CANONICAL_NUMBER: no exponent,
+    no leading zero, ...). Fields are dotted paths, `[]` for an array's items."""
 
     table: pa.Table
     written_nulls: frozenset[str] | None

@@ -44,9 +44,17 @@ def dictionary_columns(schema: pa.Schema) -> list[str]:
             and not f.name.endswith("_id") and f.name not in _NOT_REPEATING]
 
 
+# Min/max statistics only where a query can skip a file by them: the timestamps (a batch spans seconds
+# of a day-long partition). Random ids, JSON text, low-cardinality strings and amounts span their whole
+# range in every file, and their statistics cost ~1.3 ms of the ~12 ms write per 10k changes (bench).
+def statistics_columns(schema: pa.Schema) -> list[str]:
+    return [f.name for f in schema if pa.types.is_timestamp(f.type)]
+
+
 def parquet_bytes(table: pa.Table) -> bytes:
     buf = io.BytesIO()
-    pq.write_table(table, buf, compression="zstd", use_dictionary=dictionary_columns(table.schema))
+    pq.write_table(table, buf, compression="zstd", use_dictionary=dictionary_columns(table.schema),
+                   write_statistics=statistics_columns(table.schema))
     return buf.getvalue()
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
+from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.json as pajson
@@ -18,6 +20,7 @@ from hypothesis import strategies as st
 
 from bench.events import kinesis_event
 from ingestion import ndjson
+from ingestion.columnar import CANONICAL_NUMBER
 
 # 400 examples per property in `make test` (~10 s); a long differential run after changing the reader:
 # NDJSON_FUZZ_EXAMPLES=30000 .venv/bin/python -m pytest tests/unit/test_ndjson.py (~25 min).
@@ -134,19 +137,39 @@ def test_the_reader_tells_a_written_null_from_an_absent_field():
     assert fallback.table.column("a").to_pylist() == ["caf\u00e9"]
 
 
-@pytest.mark.parametrize("number, plain", [
-    ("0", True), ("-12.50", True), ("1E+5", True), ("1e-7", True), ("007", True), ("123456789012345678901234567890", True),
+@pytest.mark.parametrize("number, canonical", [
+    ("0", True), ("-0", True), ("-12.50", True), ("123456789012345678901234567890", True), ("0.5", True),
+    ("0.00000", True), ("0.000001", True), ("-0.0000012", True), ("0.1000000000", True), ("10.000000", True),
+    ("1E+5", False), ("1e-7", False), ("007", False), ("00", False), ("-01.5", False), ("0.0000001", False),
+    ("0.000000", False), ("0.0000000", False),
     ("", False), ("-", False), ("1.", False), (".5", False), ("+1", False), ("1e", False), ("1e+", False),
     (" 1", False), ("1 ", False), ("NaN", False), ("Infinity", False), ("1_000", False), ("0x10", False),
-    ("12a", False), ("--1", False), ("1.2.3", False),
+    ("12a", False), ("--1", False), ("1.2.3", False), ("0.", False), ("-.5", False),
 ])
-def test_the_reader_notes_numbers_that_are_not_plain(number, plain):
-    # A string under a key "N" (a DynamoDB number) that is not -?[0-9]+(.[0-9]+)?([eE][-+]?[0-9]+)?:
-    # the lake's decoder may refuse it, and no projector casts an OldImage's numbers to find out.
+def test_the_reader_notes_numbers_that_are_not_canonical(number, canonical):
+    # A string under a key "N" (a DynamoDB number) that str(Decimal) would not print back unchanged:
+    # the lake's decoder may refuse it (no projector casts an OldImage's numbers to find out), and the
+    # lake copies line numbers verbatim into JSON text. The note agrees with CANONICAL_NUMBER, and
+    # with Decimal itself wherever that pattern says canonical.
     body = b'{"img":{"Amount":{"N":"1.50"},"L":[{"N":"2"}]}}\n{"img":{"Amount":{"N":"' + number.encode() + b'"}}}'
     native = ndjson.read_native_noted(body)
     assert native is not None and check(body) is not None
-    assert native.odd_numbers == (frozenset() if plain else {"img.Amount.N"})
+    assert native.odd_numbers == (frozenset() if canonical else {"img.Amount.N"})
+    assert bool(re.fullmatch(CANONICAL_NUMBER, number)) == canonical
+    if canonical:
+        assert str(Decimal(number)) == number
+
+
+@given(st.from_regex(r"-?[0-9]{1,12}(\.[0-9]{1,12})?([eE][-+]?[0-9]{1,3})?", fullmatch=True))
+@settings(max_examples=400, deadline=None)
+def test_the_canonical_note_is_what_decimal_prints_back(number):
+    body = b'{"img":{"Amount":{"N":"' + number.encode() + b'"}}}'
+    native = ndjson.read_native_noted(body)
+    assert native is not None
+    noted_canonical = not native.odd_numbers
+    assert noted_canonical == bool(re.fullmatch(CANONICAL_NUMBER, number))
+    if noted_canonical:
+        assert str(Decimal(number)) == number  # never the other way round: the rule may refuse a few more
 
 
 def test_strings_of_every_length_with_each_special_byte_at_each_position():
