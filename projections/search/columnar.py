@@ -41,6 +41,7 @@ _KEY_ATTR = {"transaction": "TransactionId", "order": "OrderId"}
 _NUMBER = r"^-?([1-9][0-9]*(\.[0-9]+)?|0(\.(0{0,5}[1-9][0-9]*|0{1,6}))?)$"
 _INT = r"^(0|-?[1-9][0-9]{0,17})$"  # int(Decimal(n)) prints as n and fits orjson's 64-bit integers
 _UNSAFE = r'["\\\x00-\x1f]'  # what orjson would escape
+_IMAGES = ("dynamodb.NewImage.", "dynamodb.OldImage.")  # reader-note paths (ingestion.ndjson.Noted)
 
 
 class _Fallback(Exception):
@@ -108,8 +109,10 @@ def _tagged(a: pa.Array, tag: str) -> pa.Array:
     return v
 
 
-def _check_image(img: pa.StructArray | None) -> None:
-    """Every attribute known, with its type tag; every number canonical (so it decodes, and prints back)."""
+def _check_image(img: pa.StructArray | None, numbers_noted: bool) -> None:
+    """Every attribute known, with its type tag; every number canonical (so it decodes, and prints back).
+    `numbers_noted`: the reader noted none that is not columnar.CANONICAL_NUMBER (a subset of _NUMBER),
+    so no pattern needs to run (~0.2 ms per number column per 10k records)."""
     if img is None:
         return
     for f in img.type:
@@ -127,11 +130,11 @@ def _check_image(img: pa.StructArray | None) -> None:
             for leaf in ("Sku", "Qty", "UnitPrice", "LineAmount"):
                 if m.type.get_field_index(leaf) >= 0:
                     v = _tagged(pc.struct_field(m, leaf), "S" if leaf == "Sku" else "N")
-                    if leaf != "Sku":
+                    if leaf != "Sku" and not numbers_noted:
                         _number_ok(v)
         else:
             v = _tagged(a, "N" if ATTRS[f.name] == _N else "S")
-            if ATTRS[f.name] == _N:
+            if ATTRS[f.name] == _N and not numbers_noted:
                 _number_ok(v)
 
 
@@ -232,8 +235,9 @@ def _lines(p: Any, mask: pa.Array, escapes: bool) -> tuple[pa.Array, pa.Array, p
 
 def _build(p: Any, names: list[str], entity_names: tuple[str, ...], keys: pa.StructArray, prefix: str,
            escapes: bool) -> Prepared:
+    noted = p.odd_numbers is not None and not any(path.startswith(_IMAGES) for path in p.odd_numbers)
     for img in (p.new, p.old):
-        _check_image(img)
+        _check_image(img, noted)
     for f in keys.type:  # decode_image decodes every key attribute; only the two S keys are known here
         k = pc.struct_field(keys, f.name)
         if f.name in _KEY_ATTR.values():

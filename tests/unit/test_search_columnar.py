@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opensearchpy.client.utils import _bulk_body
 
 from bench.events import kinesis_event as bench_event
@@ -274,3 +276,16 @@ def test_random_batches_of_duplicates_reorderings_and_removals(monkeypatch: pyte
             recs.append(kinesis_record(table, op, None if op == "REMOVE" else img,
                                        img if op != "INSERT" else None, ttl=rng.random() < 0.5))
         same_body(kinesis_event(recs), monkeypatch)
+
+
+@given(st.from_regex(r"-?[0-9]{1,8}(\.[0-9]{1,9})?", fullmatch=True))
+@settings(max_examples=300, deadline=None)
+def test_every_number_the_reader_passes_as_canonical_is_one_search_takes(number: str) -> None:
+    # The search fast path skips its own number pattern when the reader noted no non-canonical number.
+    import re
+
+    from ingestion.columnar import CANONICAL_NUMBER
+    from projections.search.columnar import _NUMBER
+
+    if re.fullmatch(CANONICAL_NUMBER, number):
+        assert re.match(_NUMBER, number)
