@@ -169,7 +169,8 @@ def run_rate(settings: Any, rate: float, duration: float, tag: str, log: Callabl
                 return
             stop.wait(POLL_S_BY_MODEL[model])
 
-    backlog: dict[str, dict[str, float]] = {}  # runner mapping -> max backlog (records, age) while posting
+    backlog: dict[str, dict[str, Any]] = {}  # runner mapping -> max backlog (records, age) while posting
+    lag_samples: list[tuple[float, str, int]] = []  # (monotonic time, mapping, records behind)
 
     def lag_loop() -> None:
         # The runner's own view (status.json): also covers the event pipe and the Second Look's queue,
@@ -179,9 +180,11 @@ def run_rate(settings: Any, rate: float, duration: float, tag: str, log: Callabl
         while not stop_posting.is_set():
             st = read_status(settings.state_dir) or {}
             for mid, m in (st.get("mappings") or {}).items():
-                cur = backlog.setdefault(mid.split("#")[0], {"max_lag_records": 0, "max_lag_age_s": 0.0})
+                name = mid.split("#")[0]
+                cur = backlog.setdefault(name, {"max_lag_records": 0, "max_lag_age_s": 0.0})
                 cur["max_lag_records"] = max(cur["max_lag_records"], int(m.get("lag_records") or 0))
                 cur["max_lag_age_s"] = max(cur["max_lag_age_s"], round(float(m.get("lag_age_s") or 0.0), 1))
+                lag_samples.append((time.monotonic(), name, int(m.get("lag_records") or 0)))
             stop_posting.wait(2.0)
 
     threads = [threading.Thread(target=poll_loop, args=(m, f(settings)), daemon=True) for m, f in POLLERS.items()]
@@ -248,6 +251,9 @@ def run_rate(settings: Any, rate: float, duration: float, tag: str, log: Callabl
                       "mean_s": round(statistics.fmean(vals), 3) if vals else None, "not_visible": missing,
                       "p99_first_half_s": _pct(first, 99), "p99_second_half_s": _pct(second, 99),
                       "backlog_grows": grows, **({"last_error": errors[model]} if model in errors else {})}
+    for name, grew in backlog_growth(lag_samples, t0, posted_in, rate).items():
+        backlog.setdefault(name, {"max_lag_records": 0, "max_lag_age_s": 0.0})["grows"] = grew
+        sustainable = sustainable and not grew
     out["sustainable"] = sustainable
     out["runner_max_backlog_while_posting"] = backlog
     log = log or (lambda m: print(m, file=sys.stderr, flush=True))
@@ -255,6 +261,19 @@ def run_rate(settings: Any, rate: float, duration: float, tag: str, log: Callabl
         f"{m} p50 {out[m]['p50_s']}s p99 {out[m]['p99_s']}s max {out[m]['max_s']}s" for m in POLLERS)
         + f"; sustainable={sustainable}")
     return out
+
+
+def backlog_growth(samples: list[tuple[float, str, int]], t0: float, posting_s: float, rate: float) -> dict[str, bool]:
+    """Per runner mapping: did its backlog (records behind) grow through the posting window? As for
+    freshness, "grows" is the second half's largest above 1.25 x the first half's + 5 s of posts. A
+    consumer that falls behind (the Second Look's queue, the event pipe) is not sustained either, though
+    no read model shows it."""
+    halves: dict[str, list[int]] = {}
+    for t, name, records in samples:
+        h = halves.setdefault(name, [0, 0])
+        i = 0 if t - t0 < posting_s / 2 else 1
+        h[i] = max(h[i], records)
+    return {name: h[1] > 1.25 * h[0] + 5 * rate for name, h in halves.items()}
 
 
 def run(args: Any) -> dict[str, Any]:

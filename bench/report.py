@@ -74,6 +74,7 @@ def _e2e_text(d: dict[str, Any]) -> list[str]:
             lines.append(f"    {m:<14}{f['p50_s']!s:>8}{f['p99_s']!s:>8}{f['max_s']!s:>8}   {halves:<22}{f['not_visible']}"
                          + (f"  ({f['last_error']})" if f.get("last_error") else ""))
         backlog = ", ".join(f"{k} {v['max_lag_records']} records / {v['max_lag_age_s']} s"
+                            + (" (growing)" if v.get("grows") else "")
                             for k, v in r["runner_max_backlog_while_posting"].items())
         lines.append(f"    runner's largest backlog while posting: {backlog}")
     lines.append(f"  highest sustainable rate tried: {d['highest_sustainable_rate_tried']}")

@@ -488,8 +488,10 @@ class CqrsStack(cdk.Stack):
         if m.kind == "sqs":
             queue = self.queues[m.source]
             queue.grant_consume_messages(fn)
+            scaling = (lambda_.CfnEventSourceMapping.ScalingConfigProperty(maximum_concurrency=m.maximum_concurrency)
+                       if m.maximum_concurrency is not None else None)
             return lambda_.CfnEventSourceMapping(self, f"Esm{spec.name}{i}", event_source_arn=queue.queue_arn,
-                                                 **common)
+                                                 scaling_config=scaling, **common)
         if m.kind == "kinesis":
             stream = {"changes_stream": self.stream}[m.source]
             # Enhanced fan-out: a dedicated 2 MB/s per shard pipe for this consumer, so adding a

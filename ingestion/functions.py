@@ -36,6 +36,9 @@ class Mapping:
     on_failure: OnFailure | None = None
     # SQS only: how many receives before the message goes to the queue's DLQ.
     max_receive_count: int = 3
+    # SQS only: ScalingConfig.MaximumConcurrency (2-1000). None: Lambda's own scaling, which starts at five
+    # concurrent batches; the local runner stays at those five (ingestion.esm.sqs).
+    maximum_concurrency: int | None = None
 
 
 @dataclass(frozen=True)

@@ -71,10 +71,12 @@ class FunctionSlot:
 class Runner:
     def __init__(self, settings: Settings, functions: tuple[Function, ...] | list[Function], *,
                  forward: bool = True, faults: dict[str, faults_mod.Faults] | None = None,
-                 checkpoint_dir: Path | None = None, workers: int = 16, retry_base_s: float = 0.2,
+                 checkpoint_dir: Path | None = None, workers: int = 32, retry_base_s: float = 0.2,
                  retry_cap_s: float = 2.0):
         self.settings = settings
         self.stop = threading.Event()
+        # Every lane of every stream mapping and the SQS batches (five per queue) can run at once:
+        # an invocation waiting for a worker would be latency no Lambda has.
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="invoke")
         self.ck_dir = checkpoint_dir or settings.state_dir / "checkpoints"
         self.status_file = status_path(settings.state_dir)
@@ -128,7 +130,7 @@ class Runner:
         now = time.time()
         worked = self.forwarder.poll(now) if self.forwarder and forward else False
         for slot, m in self.mappings:
-            if isinstance(m, SqsMapping) and m.future is None and now - m.last_empty_receive_at < EMPTY_RECEIVE_S:
+            if isinstance(m, SqsMapping) and not m.futures and now - m.last_empty_receive_at < EMPTY_RECEIVE_S:
                 continue  # as the stream reads: a busy loop would otherwise spend moto's CPU on empty receives
             if slot.ready(now):
                 worked |= m.poll(now)
@@ -152,8 +154,7 @@ class Runner:
         try:
             while not self.stop.is_set():
                 worked = self.poll_once(forward=False)
-                busy = worked or any(m.in_flight() if isinstance(m, StreamMapping) else m.future
-                                     for _, m in self.mappings)
+                busy = worked or any(m.in_flight() for _, m in self.mappings)
                 idle = IDLE_MIN_S if busy else min(IDLE_MAX_S, idle * 1.5)
                 self.stop.wait(0.02 if worked else 0.05 if busy else idle)
         finally:

@@ -5,6 +5,10 @@ empty or unknown itemIdentifier fails the whole batch. Failed messages come back
 visibility timeout ends; after the queue's maxReceiveCount, SQS itself moves them to the queue's
 dead-letter queue (its RedrivePolicy), exactly as in AWS.
 
+Like Lambda, several batches are in flight at once: up to the mapping's `maximum_concurrency`, or
+five (where Lambda starts for a standard queue before it scales out; the local runner does not scale
+further). One batch at a time fell behind the Second Look's 116 messages/s (BENCHMARKS.md section 2).
+
 Local difference, on purpose: a failed message's visibility is shortened to `retry_visibility_s`
 (AWS waits the full timeout) so local retries take seconds, not minutes."""
 from __future__ import annotations
@@ -20,6 +24,9 @@ from ingestion.esm.invoke import Handler, LambdaContext
 from ingestion.faults import Faults
 from ingestion.functions import Function, Mapping
 
+STARTING_BATCHES = 5  # Lambda's concurrent batches for a standard queue before it scales out
+COUNT_EVERY_S = 1.0  # the queue's depth is read at most this often while messages keep coming
+
 
 class SqsMapping:
     def __init__(self, *, mapping_id: str, function: Function, mapping: Mapping, client: Any, queue_url: str,
@@ -31,40 +38,50 @@ class SqsMapping:
         self.retry_visibility_s = retry_visibility_s
         self.uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"esm:{mapping_id}"))
         self.arn = f"arn:aws:sqs:{region}:123456789012:{queue_url.rsplit('/', 1)[-1]}"
-        self.future: Future[None] | None = None
+        self.futures: list[Future[None]] = []
+        self.concurrency = mapping.maximum_concurrency or STARTING_BATCHES
         self._lock = threading.Lock()
         self.stats = {"delivered": 0, "invocations": 0, "function_errors": 0, "returned_to_queue": 0}
         self.last_error: str | None = None
         self.last_activity_at = 0.0
         self.last_empty_receive_at = 0.0
+        self.counted_at = 0.0
         self.visible = 0
         self.not_visible = 0
 
+    def in_flight(self) -> int:
+        return len(self.futures)
+
     def poll(self, now: float | None = None) -> bool:
+        """Receive batches until `concurrency` are in flight or the queue answers empty."""
         now = now or time.time()
-        if self.future is not None:
-            if not self.future.done():
-                return False
-            if self.future.exception():
-                self.last_error = f"batch failed unexpectedly: {self.future.exception()}"
-            self.future = None
-        try:
-            msgs = self.client.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=min(self.mapping.batch_size, 10),
-                WaitTimeSeconds=0, VisibilityTimeout=self.function.timeout_s,
-                AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
-        except Exception as e:  # noqa: BLE001 - reported, retried next poll
-            self.last_error = f"receiving from {self.queue_url}: {type(e).__name__}: {e}"
-            return False
-        if not msgs:
-            self.last_empty_receive_at = now
-            self._count(now)
-            return False
-        self.last_activity_at = now
-        self.future = self.executor.submit(self._deliver, msgs)
-        return True
+        for f in [f for f in self.futures if f.done()]:
+            self.futures.remove(f)
+            if f.exception():
+                self.last_error = f"batch failed unexpectedly: {f.exception()}"
+        worked = False
+        while len(self.futures) < self.concurrency:
+            try:
+                msgs = self.client.receive_message(
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=min(self.mapping.batch_size, 10),
+                    WaitTimeSeconds=0, VisibilityTimeout=self.function.timeout_s,
+                    AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+            except Exception as e:  # noqa: BLE001 - reported, retried next poll
+                self.last_error = f"receiving from {self.queue_url}: {type(e).__name__}: {e}"
+                return worked
+            if not msgs:
+                self.last_empty_receive_at = now
+                self._count(now)
+                return worked
+            self.last_activity_at = now
+            self.futures.append(self.executor.submit(self._deliver, msgs))
+            worked = True
+        if now - self.counted_at >= COUNT_EVERY_S:
+            self._count(now)  # busy: the depth (the backlog in status) would otherwise stay what it was last idle
+        return worked
 
     def _count(self, now: float) -> None:
+        self.counted_at = now
         attrs = self.client.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=[
             "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
         self.visible = int(attrs.get("ApproximateNumberOfMessages", 0))
@@ -121,12 +138,12 @@ class SqsMapping:
             self.stats["returned_to_queue"] += len(back)
 
     def caught_up_as_of(self) -> float | None:
-        if self.future is not None or self.visible or self.not_visible:
+        if self.futures or self.visible or self.not_visible:
             return None
         return self.last_empty_receive_at or None
 
     def status(self, now: float) -> dict[str, Any]:
         return {"function": self.function.name, "kind": "sqs", "source": self.arn, "uuid": self.uuid,
-                "lag_records": self.visible + self.not_visible, "in_flight": int(self.future is not None),
+                "lag_records": self.visible + self.not_visible, "in_flight": len(self.futures),
                 **dict(self.stats), "last_error": self.last_error, "last_activity_at": self.last_activity_at,
                 "caught_up_as_of": self.caught_up_as_of()}

@@ -71,6 +71,22 @@ def sqs_bodies(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return {"batchItemFailures": failed}
 
 
+SQS_GATE = threading.Event()
+SQS_RUNNING = {"now": 0, "most": 0}
+
+
+def sqs_held(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """SQS: holds every batch until SQS_GATE is set, counting the batches running at once."""
+    with _lock:
+        SQS_RUNNING["now"] += 1
+        SQS_RUNNING["most"] = max(SQS_RUNNING["most"], SQS_RUNNING["now"])
+    SQS_GATE.wait(20)
+    with _lock:
+        SQS_RUNNING["now"] -= 1
+        DELIVERED["sqs_held"].extend({"body": r["body"]} for r in event["Records"])
+    return {"batchItemFailures": []}
+
+
 def partial_once(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Reports record n=5 as failed the first time it sees it (a partial batch response)."""
     items = _payloads(event)

@@ -1,7 +1,7 @@
 """Pure helpers of the end-to-end benchmark (the stack runs are benchmarks, not tests)."""
 from __future__ import annotations
 
-from bench.e2e import Tracker, _pct
+from bench.e2e import Tracker, _pct, backlog_growth
 
 
 def test_percentiles():
@@ -40,3 +40,14 @@ def test_text_report_tables_each_rate_and_skips_models_a_run_lacks():
     assert search.split()[:4] == ["search", "0.5", "1.9", "2.5"]
     assert "(NoSuchBucket)" in text and "warehouse" not in text and "changes" not in text
     assert "search-projector 7 records / 0.4 s" in text
+
+
+def test_a_consumer_falling_behind_is_a_growing_backlog():
+    # 60 s at 100/s: the queue grows ~50/s in the second-look (falls behind); the search projector's
+    # backlog jitters around a few hundred records (keeps up); the event pipe only spikes once early.
+    samples = []
+    for t in range(0, 60, 2):
+        samples += [(1000.0 + t, "second-look", 50 * t), (1000.0 + t, "search-projector", 300 + (t % 3) * 40),
+                    (1000.0 + t, "event-pipe", 900 if t == 4 else 20)]
+    assert backlog_growth(samples, 1000.0, 60.0, 100.0) == {
+        "second-look": True, "search-projector": False, "event-pipe": False}

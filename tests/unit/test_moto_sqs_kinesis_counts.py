@@ -53,3 +53,36 @@ def test_shard_sequence_ends_equal_moto_key_list() -> None:
             del shard.records[k]  # moto's reading is by position, not by value
         assert shard.get_min_sequence_number() == list(shard.records.keys())[0], trial
         assert shard.get_max_sequence_number() == list(shard.records.keys())[-1], trial
+
+
+def test_deletes_answer_what_moto_answers() -> None:
+    # Patch 13: the same queue, the same deletes (current, older and unknown handles, twice), the same
+    # outcome as moto's own delete_message: errors, remaining messages, bookkeeping.
+    moto_server.apply_performance()
+    patched = sqs_models.Queue.delete_message
+    original = patched.__wrapped__
+
+    def run(delete: object) -> tuple[list[str], list[str], int, int]:
+        backend = sqs_models.SQSBackend("us-east-1", "123456789012")
+        backend.create_queue("q")
+        for i in range(40):
+            backend.send_message("q", f"m{i}")
+        first = backend.receive_message("q", 10, 0, 0)  # visible again at once: received again below
+        second = backend.receive_message("q", 10, 0, 30)
+        queue = backend.get_queue("q")
+        rng = random.Random(5)
+        handles = [m.receipt_handle for m in first + second] + ["not-a-handle"]
+        rng.shuffle(handles)
+        outcomes = []
+        for h in handles + handles[:5]:
+            try:
+                delete(queue, h)
+                outcomes.append("ok")
+            except sqs_models.ReceiptHandleIsInvalid:
+                outcomes.append("invalid")
+        return (outcomes, sorted(m.body for m in queue._messages), len(queue.deleted_messages),
+                len(queue.pending_messages))
+
+    got, want = run(patched), run(original)
+    assert got == want
+    assert "invalid" in got[0] and got[1]  # an unknown handle refused; messages never received remain
