@@ -59,7 +59,8 @@ def evaluate(ent: Entity, table: pa.Table, events: Sequence[ChangeEvent]) -> dic
     for exp, kw in suite_spec(ent):
         col = kw.get("column", "")
         if exp == "expect_column_values_to_not_be_null":
-            flag(pc.is_null(table.column(col)), exp, col, f"{col} is null")
+            if table.column(col).null_count:  # the usual batch has none: no kernels
+                flag(pc.is_null(table.column(col)), exp, col, f"{col} is null")
         elif exp == "expect_column_values_to_be_in_set":
             arr = table.column(col)
             flag(pc.and_(pc.is_valid(arr), pc.invert(pc.is_in(arr, pa.array(kw["value_set"], arr.type)))),
