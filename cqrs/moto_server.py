@@ -50,6 +50,7 @@ Performance only (measured with py-spy on a loaded stack, `BENCHMARKS.md` sectio
     receipt handles (O(queue) allocations per delete, a growing cost while a queue is behind).
 14. DynamoDB AttributeValues of the plain kinds are written as they are instead of through moto's
     service-model walk (ten member look-ups per value).
+15. The method names of a response class (`inspect.getmembers` per request) are listed once per class.
 """
 from __future__ import annotations
 
@@ -180,7 +181,7 @@ def apply() -> None:
 
 
 def apply_performance() -> None:
-    """Patches 5-8, 10 and 11 (docstring): same results, less CPU per request."""
+    """Patches 5-8, 10, 11 and 13-15 (docstring): same results, less CPU per request."""
     import moto.sqs.models as sqs_models
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
@@ -247,6 +248,13 @@ def apply_performance() -> None:
     _kinesis_reads()
     _sqs_deletes()
     _attribute_values()
+
+    # Patch 15: the public methods of a response class, listed by `inspect` on every request (4% of moto):
+    # classes do not change while the server runs, so the list is kept per class.
+    from moto.core import responses as core_responses
+
+    names_of = core_responses.method_names_from_class
+    core_responses.method_names_from_class = functools.lru_cache(maxsize=None)(names_of)  # type: ignore[assignment]
 
     from werkzeug.serving import WSGIRequestHandler
 

@@ -50,3 +50,16 @@ def test_plain_attribute_values_are_written_as_moto_writes_them(monkeypatch) -> 
     assert _responses() == fast  # moto's own walk writes the same bytes
     assert len(fast) == 3 and b'"caf' in fast[0] and b'"B": "AP9ieXRlcw=="' in fast[0]
     assert fast_picks < len(picks) / 3  # and the plain values did skip it
+
+
+def test_method_names_are_listed_once_per_class_and_equal_moto_listing() -> None:
+    from moto.core import responses as core_responses
+    from moto.core.utils import method_names_from_class
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.sqs.responses import SQSResponse
+
+    moto_server.apply_performance()
+    cached = core_responses.method_names_from_class
+    assert cached is not method_names_from_class  # patch 15: the one call_action uses
+    for cls in (DynamoHandler, SQSResponse):
+        assert cached(cls) == method_names_from_class(cls) and cached(cls) is cached(cls)
