@@ -76,8 +76,11 @@ def evaluate(ent: Entity, table: pa.Table, events: Sequence[ChangeEvent]) -> dic
 
 
 def _version_clashes(table: pa.Table, keys: list[str], events: Sequence[ChangeEvent]) -> dict[int, str]:
-    if len(keys) == 1 and pc.count_distinct(table.column(keys[0])).as_py() == table.num_rows:
-        return {}  # every key changed once in this batch: nothing can clash (~0.5 ms; the grouping ~1.5)
+    col = table.column(keys[0])
+    if len(keys) == 1 and not col.null_count and len(pc.unique(col)) == table.num_rows:
+        # every key changed once in this batch: nothing can clash (unique ~0.15 ms per 6k keys where
+        # count_distinct took ~0.3; the grouping below ~1.5)
+        return {}
     # Find (key, version) groups with more than one sequence number in Arrow; inspect only those.
     g = table.select([*keys, "version", "sequence_number"]).group_by([*keys, "version"], use_threads=False).aggregate(
         [("sequence_number", "count_distinct")])
