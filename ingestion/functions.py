@@ -40,6 +40,11 @@ class Mapping:
     # concurrent batches; the local runner stays at those five (ingestion.esm.sqs).
     maximum_concurrency: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.maximum_concurrency is not None and (self.kind != "sqs" or not 2 <= self.maximum_concurrency <= 1000):
+            raise ValueError(f"maximum_concurrency {self.maximum_concurrency} on a {self.kind} mapping of {self.source}: "
+                             "SQS mappings only, 2-1000 (Lambda's ScalingConfig)")
+
 
 @dataclass(frozen=True)
 class Function:

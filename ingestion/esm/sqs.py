@@ -7,7 +7,8 @@ dead-letter queue (its RedrivePolicy), exactly as in AWS.
 
 Like Lambda, several batches are in flight at once: up to the mapping's `maximum_concurrency`, or
 five (where Lambda starts for a standard queue before it scales out; the local runner does not scale
-further). One batch at a time fell behind the Second Look's 116 messages/s (BENCHMARKS.md section 2).
+further). One batch at a time fell behind the Second Look's 116 messages/s (BENCHMARKS.md, "The Second
+Look fell behind").
 
 Local difference, on purpose: a failed message's visibility is shortened to `retry_visibility_s`
 (AWS waits the full timeout) so local retries take seconds, not minutes."""

@@ -34,7 +34,17 @@ from ingestion.change_event import (
     decode_lambda_event,
     from_kinesis_record,
 )
-from ingestion.columnar import CANONICAL_NUMBER, CODE, ENTITY_NAMES, LINE, Parsed, child, conforms, leaf, one_chunk
+from ingestion.columnar import (
+    CANONICAL_NUMBER,
+    CODE,
+    ENTITY_NAMES,
+    LINE,
+    Parsed,
+    child,
+    conforms,
+    leaf,
+    one_chunk,
+)
 from projections.lake import columns
 from projections.lake.schema import ENTITIES, META, UTC_TS, Column, Entity
 

@@ -11,7 +11,7 @@ sequence range), no duplicates.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +23,7 @@ from ingestion import columnar
 from ingestion.change_event import DecodeFailure, decode_lambda_event
 from projections import retry
 from projections.lake import columns, fast, quality
-from projections.lake.schema import ENTITIES
+from projections.lake.schema import ENTITIES, Column
 from projections.lake.store import QUARANTINE_SCHEMA, LakeStore
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def build(event: Mapping[str, Any], prefix: str, now: datetime,
         entities = {e.entity for e in batch.events}
     entities |= {"order_line"} if "order" in entities else set()
     catalog = {n: known_extras(n) for n in sorted(entities) if n in ENTITIES}
-    extras = {n: x or () for n, x in catalog.items()}
+    extras: dict[str, Sequence[Column]] = {n: x or () for n, x in catalog.items()}
     if parsed is not None:
         built, failures = fast.build(parsed, now, extras, quality.evaluate)
     else:

@@ -107,3 +107,15 @@ def test_event_pipe_reports_rejected_and_undecodable_records():
 def test_to_entry_keeps_decimals_exact():
     e = to_entry({"Source": "s", "DetailType": "d", "Detail": {"x": Decimal("0.1000000000000000000000000000000000001")}}, "b")
     assert e["Detail"] == '{"x": "0.1000000000000000000000000000000000001"}'
+
+
+def test_sqs_maximum_concurrency_is_lambdas_range_on_sqs_mappings_only():
+    import pytest
+
+    from ingestion.functions import Mapping
+
+    assert Mapping("sqs", "q", maximum_concurrency=2).maximum_concurrency == 2
+    with pytest.raises(ValueError, match="2-1000"):
+        Mapping("sqs", "q", maximum_concurrency=1)
+    with pytest.raises(ValueError, match="SQS mappings only"):
+        Mapping("kinesis", "changes_stream", maximum_concurrency=5)
