@@ -96,6 +96,11 @@ def conforms(actual: pa.DataType, expected: pa.DataType, timestamp_ok: bool = Fa
     return actual == expected
 
 
+# Where the reader's notes (ndjson.Noted paths) concern the decoder: inside an image or the keys
+_NEW_IMAGE, _OLD_IMAGE = "dynamodb.NewImage.", "dynamodb.OldImage."
+_IMAGE_PATHS = (_NEW_IMAGE, _OLD_IMAGE, "dynamodb.Keys.")
+
+
 @dataclass
 class Parsed:
     """One batch parsed columnar: rows in record order, and which entity each row is."""
@@ -122,6 +127,14 @@ class Parsed:
         """Every row has a NewImage (no removals): the state is NewImage, no if_else per attribute."""
         return bool(pc.all(self.new_valid).as_py())
 
+    def numbers_noted_canonical(self, attribute: str = "") -> bool:
+        """The compiled reader read the batch (so no string holds an escape either) and noted every number
+        in both images, or in their `attribute`, canonical (CANONICAL_NUMBER): no pattern needs to run."""
+        if self.odd_numbers is None:
+            return False  # pyarrow.json read it: nothing noted
+        prefixes = (f"{_NEW_IMAGE}{attribute}.", f"{_OLD_IMAGE}{attribute}.") if attribute else (_NEW_IMAGE, _OLD_IMAGE)
+        return not any(p.startswith(prefixes) for p in self.odd_numbers)
+
     @property
     def entity_names(self) -> list[str]:
         """The entities in the batch, in order of first appearance."""
@@ -130,9 +143,6 @@ class Parsed:
 
 # ApproximateCreationDateTime (ms) within the years 1-9999 with a day to spare (datetime's range)
 _FIRST_MS, _LAST_MS = -62_135_596_800_000 + 86_400_000, 253_402_300_799_999 - 86_400_000
-# Where the reader's notes (ndjson.Noted paths) concern the decoder: inside an image or the keys
-_OLD_IMAGE = "dynamodb.OldImage."
-_IMAGE_PATHS = ("dynamodb.NewImage.", _OLD_IMAGE, "dynamodb.Keys.")
 
 
 def _all(mask: pa.Array) -> bool:

@@ -130,7 +130,7 @@ class Runner:
         now = time.time()
         worked = self.forwarder.poll(now) if self.forwarder and forward else False
         for slot, m in self.mappings:
-            if isinstance(m, SqsMapping) and not m.futures and now - m.last_empty_receive_at < EMPTY_RECEIVE_S:
+            if isinstance(m, SqsMapping) and not m.in_flight() and now - m.last_empty_receive_at < EMPTY_RECEIVE_S:
                 continue  # as the stream reads: a busy loop would otherwise spend moto's CPU on empty receives
             if slot.ready(now):
                 worked |= m.poll(now)

@@ -58,7 +58,6 @@ _LINES_TYPE = pa.struct([("L", pa.list_(LINE))])
 # took ~2 ms; with no quote in a Sku the match is unambiguous).
 _LINE_JSON = ('^\\{"LineAmount":"' + CANONICAL_NUMBER + '","Qty":"' + CANONICAL_NUMBER
               + r'","Sku":"[^"\\\x00-\x1f]*","UnitPrice":"' + CANONICAL_NUMBER + '"\\}$')
-_LINES_PATHS = ("dynamodb.NewImage.Lines.", "dynamodb.OldImage.Lines.")
 
 
 def _image_type() -> pa.StructType:
@@ -198,15 +197,10 @@ def _column(col: Column, leaf: pa.Array | None, n: int) -> pa.Array:
     return pc.cast(leaf, t)  # decimal128(38, s) / int64 from the N string, timestamp from ISO-8601
 
 
-def _lines_noted_plain(parsed: Parsed) -> bool:
-    """The compiled reader read the batch (no escapes) and noted no odd number in any Lines."""
-    return parsed.odd_numbers is not None and not any(p.startswith(_LINES_PATHS) for p in parsed.odd_numbers)
-
-
-def _lines_json(lst: pa.ListArray, noted_plain: bool) -> pa.Array | None:
+def _lines_json(lst: pa.ListArray, noted_canonical: bool) -> pa.Array | None:
     """Order `Lines` (list of {Sku, Qty, UnitPrice, LineAmount}) as the JSON text to_json writes
     (sorted keys, numbers as their exact strings), or None when some line needs the per-event path.
-    `noted_plain`: the reader's notes already say what the pattern checks."""
+    `noted_canonical`: the reader's notes already say what the pattern checks."""
     items = pc.list_flatten(lst)
     m = child(items, "M")
     if m is None or items.null_count or m.null_count:
@@ -219,7 +213,7 @@ def _lines_json(lst: pa.ListArray, noted_plain: bool) -> pa.Array | None:
         parts.append(v)
     one = pc.binary_join_element_wise('{"LineAmount":"', parts[0], '","Qty":"', parts[1], '","Sku":"', parts[2],
                                       '","UnitPrice":"', parts[3], '"}', "")
-    if not noted_plain and not pc.all(pc.match_substring_regex(one, _LINE_JSON)).as_py():
+    if not noted_canonical and not pc.all(pc.match_substring_regex(one, _LINE_JSON)).as_py():
         return None
     offsets = pc.subtract(lst.offsets, lst.offsets[0])
     joined = pc.binary_join(pa.ListArray.from_arrays(offsets, one), ",")
@@ -281,7 +275,7 @@ def _fast_entity(parsed: Parsed, ent: Entity, rows: pa.Array, ingested_at: datet
     for c in cols:
         if c.attr == "Lines":
             lines = _image_field(parsed, idx, "Lines", "L")
-            text = _lines_json(lines, _lines_noted_plain(parsed)) if lines is not None else None
+            text = _lines_json(lines, parsed.numbers_noted_canonical("Lines")) if lines is not None else None
             if lines is not None and text is None:
                 raise _NotFast("order lines")
             arrays.append(_column(c, text, n))

@@ -41,7 +41,6 @@ _KEY_ATTR = {"transaction": "TransactionId", "order": "OrderId"}
 _NUMBER = r"^-?([1-9][0-9]*(\.[0-9]+)?|0(\.(0{0,5}[1-9][0-9]*|0{1,6}))?)$"
 _INT = r"^(0|-?[1-9][0-9]{0,17})$"  # int(Decimal(n)) prints as n and fits orjson's 64-bit integers
 _UNSAFE = r'["\\\x00-\x1f]'  # what orjson would escape
-_IMAGES = ("dynamodb.NewImage.", "dynamodb.OldImage.")  # reader-note paths (ingestion.ndjson.Noted)
 
 
 class _Fallback(Exception):
@@ -235,7 +234,7 @@ def _lines(p: Any, mask: pa.Array, escapes: bool) -> tuple[pa.Array, pa.Array, p
 
 def _build(p: Any, names: list[str], entity_names: tuple[str, ...], keys: pa.StructArray, prefix: str,
            escapes: bool) -> Prepared:
-    noted = p.odd_numbers is not None and not any(path.startswith(_IMAGES) for path in p.odd_numbers)
+    noted = p.numbers_noted_canonical()
     for img in (p.new, p.old):
         _check_image(img, noted)
     for f in keys.type:  # decode_image decodes every key attribute; only the two S keys are known here
