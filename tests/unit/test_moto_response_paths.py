@@ -1,0 +1,100 @@
+"""moto_server patches 16-18 (response members read from plain dicts, the request-id regex skipped where
+a body has no <RequestId>, Query's item copies built directly): each gives what moto's own code gives,
+checked against that code (kept as `__wrapped__`) on the same input."""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+
+from moto.core import serialize as ser
+from moto.core.responses import BaseResponse
+from moto.core.utils import get_service_model
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.moto_api._internal import mock_random
+
+from cqrs import moto_server
+
+
+def _serialize(service: str, operation: str, result: object) -> bytes:
+    model = get_service_model(service).operation_model(operation)
+    serializer = ser.get_serializer_class(service, model.metadata["protocol"])(
+        operation_model=model, value_picker=ser.XFormedAttributePicker())
+    body = serializer.serialize(result)["body"]
+    return body if isinstance(body, bytes) else body.encode()
+
+
+class _Record:
+    """A model object (not a dict): its members are found by moto's alias chain, as before."""
+
+    def __init__(self) -> None:
+        self.data = b"payload"
+        self.partition_key = "pk"
+        self.sequence_number = "42"
+        self.approximate_arrival_timestamp = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
+
+
+RESULTS = [
+    ("dynamodbstreams", "GetRecords", {"Records": [
+        {"eventID": "1", "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+         "awsRegion": "us-east-1", "dynamodb": {
+             "ApproximateCreationDateTime": dt.datetime(2026, 11, 27, tzinfo=dt.UTC),
+             "Keys": {"id": {"S": "a"}}, "NewImage": {"id": {"S": "a"}, "n": {"N": "1.50"}},
+             "SequenceNumber": "100", "SizeBytes": 12, "StreamViewType": "NEW_AND_OLD_IMAGES"}},
+        # members under their snake_case names only: moto finds them by its xform alias
+        {"event_id": "2", "event_name": "REMOVE", "dynamodb": {"keys": {"id": {"S": "b"}},
+                                                              "sequence_number": "101", "size_bytes": 3}},
+    ], "NextShardIterator": "it-1"}),
+    # A list member whose shape name differs from its key: moto looks for the shape's name first.
+    ("kinesis", "GetRecords", {"Records": [{"Data": b"x", "PartitionKey": "k", "SequenceNumber": "1"}],
+                               "RecordList": [{"Data": b"y", "PartitionKey": "k2", "SequenceNumber": "2"}],
+                               "NextShardIterator": "n", "MillisBehindLatest": 0}),
+    ("kinesis", "GetRecords", {"Records": [_Record()], "NextShardIterator": None, "MillisBehindLatest": 5}),
+    ("events", "PutEvents", {"FailedEntryCount": 1, "Entries": [{"EventId": "e1"},
+                                                                {"ErrorCode": "X", "ErrorMessage": "bad"}]}),
+]
+
+
+def test_dict_members_are_found_as_moto_finds_them(monkeypatch) -> None:
+    moto_server.apply_performance()
+    patched = ser.ResponseSerializer.get_value
+    fast = [_serialize(*r) for r in RESULTS]
+    monkeypatch.setattr(ser.ResponseSerializer, "get_value", patched.__wrapped__)
+    assert [_serialize(*r) for r in RESULTS] == fast
+    assert b'"PartitionKey": "k2"' in fast[1] and b'"PartitionKey": "k"' not in fast[1]
+    assert b'"eventID": "2"' in fast[0] and b'"OldImage"' not in fast[0]
+
+
+def test_request_id_regex_runs_only_where_a_body_has_the_tag() -> None:
+    moto_server.apply_performance()
+    enrich = BaseResponse._enrich_response
+    bodies = ['{"Records": ["<RequestId> in JSON text is left alone?"]}', '{"a": 1}',
+              "<R><RequestId>old</RequestId></R>", b"<RequestId>bytes</RequestId>"]
+    for body in bodies:
+        mock_random.seed(7)
+        fast = enrich({"status": 200}, body)
+        mock_random.seed(7)
+        assert fast == enrich.__wrapped__({"status": 200}, body)
+        assert fast[0]["status"] == "200" and len(fast[0]["x-amzn-requestid"]) == 52
+    assert "old" not in enrich({}, bodies[2])[1]
+
+
+def test_item_copies_equal_moto_copies_and_share_nothing_with_the_table() -> None:
+    moto_server.apply_performance()
+    item = Item(DynamoType({"S": "k"}), DynamoType({"N": "2"}), {
+        "k": {"S": "k"}, "r": {"N": "2"}, "s": {"S": "x"}, "b": {"B": b"\x00"}, "t": {"BOOL": True},
+        "z": {"NULL": True}, "ss": {"SS": ["a", "b"]}, "l": {"L": [{"N": "1"}, {"M": {"q": {"S": "v"}}}]},
+        "m": {"M": {"deep": {"L": [{"NS": ["1", "2"]}]}}}})
+    item.attrs["alias"] = item.attrs["s"]  # one value under two names: copied once, as moto's memo does
+    ours = copy.deepcopy([item, item])
+    theirs = [Item.__deepcopy__.__wrapped__(item, memo := {})]
+    theirs.append(copy.deepcopy(item, memo))
+    for a, b in zip(ours, theirs):
+        assert type(a) is Item and a.to_json() == b.to_json() == item.to_json()
+        assert a.hash_key == item.hash_key and a.range_key == item.range_key and a.hash_key is not item.hash_key
+        assert (a.attrs["alias"] is a.attrs["s"]) == (b.attrs["alias"] is b.attrs["s"]) is True
+    assert ours[0] is ours[1] and theirs[0] is theirs[1]
+    copied = ours[0]
+    copied.attrs["l"].value[1].value["q"].value = "changed"
+    copied.attrs["ss"].value.append("c")
+    assert item.attrs["l"].value[1].value["q"].value == "v" and item.attrs["ss"].value == ["a", "b"]
+    assert type(copied.attrs) is type(item.attrs)
