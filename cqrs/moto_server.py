@@ -59,6 +59,8 @@ Performance only (measured with py-spy on a loaded stack, `BENCHMARKS.md` sectio
     holding an XML <RequestId>.
 18. Query's copies of the items it returns are built by direct recursion, not one `copy.deepcopy` dispatch
     per attribute value.
+19. A plain AttributeValue in a request (an Item, a key, an expression value) is taken as it came instead of
+    being rebuilt through the model walk (patch 14's rule, the other direction).
 """
 from __future__ import annotations
 
@@ -189,7 +191,7 @@ def apply() -> None:
 
 
 def apply_performance() -> None:
-    """Patches 5-8, 10, 11 and 13-18 (docstring): same results, less CPU per request."""
+    """Patches 5-8, 10, 11 and 13-19 (docstring): same results, less CPU per request."""
     import moto.sqs.models as sqs_models
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
@@ -308,6 +310,28 @@ def _sqs_deletes() -> None:
 _DYNAMODB_MODELS = ("dynamodb", "dynamodbstreams")
 
 
+def _plain_attribute_value(v: Any) -> Any:
+    """The wire form of a plain DynamoDB AttributeValue (S, N, BOOL, NULL, SS, NS, and L / M of them), which
+    is also what moto's model walk makes of it in either direction; None for anything else (B, BS, a
+    wrong type, an unknown or second key), which takes moto's walk."""
+    if type(v) is not dict or len(v) != 1:
+        return None
+    ((tag, x),) = v.items()
+    if tag in ("S", "N"):
+        return v if type(x) is str else None
+    if tag in ("BOOL", "NULL"):
+        return v if type(x) is bool else None
+    if tag in ("SS", "NS"):
+        return v if type(x) is list and all(type(i) is str for i in x) else None
+    if tag == "L" and type(x) is list:
+        items = [_plain_attribute_value(i) for i in x]
+        return None if any(i is None for i in items) else {"L": items}
+    if tag == "M" and type(x) is dict:
+        fields = {k: _plain_attribute_value(i) for k, i in x.items()}
+        return None if any(type(k) is not str or i is None for k, i in fields.items()) else {"M": fields}
+    return None
+
+
 def _attribute_values() -> None:
     """Patch 14: moto serializes every DynamoDB AttributeValue through the service model, picking each
     of its ten members by name (a third of moto's CPU late in an e2e run, most of it the Second Look's
@@ -318,28 +342,9 @@ def _attribute_values() -> None:
 
     walk = ser.BaseJSONSerializer._serialize_type_structure
 
-    def plain(v: Any) -> Any:
-        """The wire form of a plain AttributeValue, or None."""
-        if type(v) is not dict or len(v) != 1:
-            return None
-        ((tag, x),) = v.items()
-        if tag in ("S", "N"):
-            return v if type(x) is str else None
-        if tag in ("BOOL", "NULL"):
-            return v if type(x) is bool else None
-        if tag in ("SS", "NS"):
-            return v if type(x) is list and all(type(i) is str for i in x) else None
-        if tag == "L" and type(x) is list:
-            items = [plain(i) for i in x]
-            return None if any(i is None for i in items) else {"L": items}
-        if tag == "M" and type(x) is dict:
-            fields = {k: plain(i) for k, i in x.items()}
-            return None if any(type(k) is not str or i is None for k, i in fields.items()) else {"M": fields}
-        return None
-
     def serialize_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
         if key and shape.name == "AttributeValue" and self.operation_model.service_model.service_name in _DYNAMODB_MODELS:
-            wire = plain(value)
+            wire = _plain_attribute_value(value)
             if wire is not None:
                 serialized[self.get_serialized_name(shape, key)] = wire
                 return
@@ -347,6 +352,23 @@ def _attribute_values() -> None:
 
     serialize_structure.__wrapped__ = walk  # type: ignore[attr-defined]
     ser.BaseJSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
+
+    # Patch 19, the same for requests: moto's parser walks each AttributeValue of an Item or a key through
+    # its ten members and builds it again; a plain one comes out as it went in.
+    from moto.core import parse
+
+    parse_walk = parse.BaseJSONParser._parse_structure
+
+    def parse_structure(self: Any, shape: Any, value: Any) -> Any:
+        if shape.name == "AttributeValue" and self.MAP_TYPE is dict \
+                and self.operation_model.service_model.service_name in _DYNAMODB_MODELS:
+            wire = _plain_attribute_value(value)
+            if wire is not None:
+                return wire
+        return parse_walk(self, shape, value)
+
+    parse_structure.__wrapped__ = parse_walk  # type: ignore[attr-defined]
+    parse.BaseJSONParser._parse_structure = parse_structure  # type: ignore[method-assign]
 
 
 def _dict_members() -> None:

@@ -63,3 +63,25 @@ def test_method_names_are_listed_once_per_class_and_equal_moto_listing() -> None
     assert cached is not method_names_from_class  # patch 15: the one call_action uses
     for cls in (DynamoHandler, SQSResponse):
         assert cached(cls) == method_names_from_class(cls) and cached(cls) is cached(cls)
+
+
+def test_plain_attribute_values_are_parsed_as_moto_parses_them(monkeypatch) -> None:
+    """Patch 19: the request side. Binary values arrive base64-encoded and still take moto's walk (it
+    decodes them); odd shapes (a second key, a wrong type) too, so moto's own checks see them."""
+    import base64
+    import json
+
+    from moto.core import parse
+    from moto.core.utils import get_service_model
+
+    moto_server.apply_performance()
+    op = get_service_model("dynamodb").operation_model("PutItem")
+    b64 = base64.b64encode(b"\x00\xff").decode()
+    odd = {"pk": {"S": "a"}, "two": {"S": "x", "N": "1"}, "wrong": {"S": 5}, "none": {"S": None},
+           "b": {"B": b64}, "bs": {"BS": [b64]}, "lb": {"L": [{"S": "x"}, {"B": b64}]}}
+    bodies = [json.dumps({"TableName": "t", "Item": item}).encode() for item in ITEMS[:1] + [odd]]
+    fast = [parse.JSONParser(op).parse({"body": b}) for b in bodies]
+    monkeypatch.setattr(parse.BaseJSONParser, "_parse_structure", parse.BaseJSONParser._parse_structure.__wrapped__)
+    assert [parse.JSONParser(op).parse({"body": b}) for b in bodies] == fast
+    assert fast[0]["Item"] == ITEMS[0] and fast[1]["Item"]["b"] == {"B": b"\x00\xff"}
+    assert fast[1]["Item"]["lb"] == {"L": [{"S": "x"}, {"B": b"\x00\xff"}]}
