@@ -199,15 +199,19 @@ def run_rate(settings: Any, rate: float, duration: float, tag: str, log: Callabl
     late = 0
 
     cutoff = t0 + duration + 2.0  # the window is fixed: a poster that cannot keep the rate posts fewer
+    # Set when the run is interrupted (SIGTERM -> SystemExit, Ctrl-C): posters waiting for their turn return
+    # at once. Before, the pool's workers slept out their schedule and kept the process alive that long.
+    aborted = threading.Event()
 
     def post(i: int) -> None:
         nonlocal late
-        if time.monotonic() > cutoff:
+        if aborted.is_set() or time.monotonic() > cutoff:
             return
         due = t0 + i / rate
         wait = due - time.monotonic()
         if wait > 0:
-            time.sleep(wait)
+            if aborted.wait(wait):
+                return
         elif wait < -1.0:
             late += 1  # the poster itself could not keep the rate
         tid = f"{tag}-{i:07d}"
@@ -222,6 +226,9 @@ def run_rate(settings: Any, rate: float, duration: float, tag: str, log: Callabl
     try:
         for f in [pool.submit(post, i) for i in range(n)]:
             f.result()
+    except BaseException:
+        aborted.set()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     posted_in = time.monotonic() - t0

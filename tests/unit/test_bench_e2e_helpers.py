@@ -51,3 +51,30 @@ def test_a_consumer_falling_behind_is_a_growing_backlog():
                     (1000.0 + t, "event-pipe", 900 if t == 4 else 20)]
     assert backlog_growth(samples, 1000.0, 60.0, 100.0) == {
         "second-look": True, "search-projector": False, "event-pipe": False}
+
+
+def test_an_interrupted_run_stops_its_posters_at_once(monkeypatch, tmp_path):
+    """A SIGTERM (SystemExit in the main thread) or a Ctrl-C ends the run now: posters waiting for their
+    turn return instead of sleeping out the schedule. The DynamoDB client here is a stand-in whose first
+    put raises KeyboardInterrupt, a fault no real service produces on demand."""
+    import time
+
+    import pytest
+
+    from bench import e2e
+    from cqrs.settings import Settings
+
+    class Interrupting:
+        def put_item(self, **_):
+            raise KeyboardInterrupt
+
+    class Local(Settings):
+        def boto3_client(self, service, session=None):
+            return Interrupting()
+
+    monkeypatch.setattr(e2e, "POLLERS", {})
+    settings = Local(state_dir=tmp_path)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        e2e.run_rate(settings, rate=1.0, duration=60.0, tag="t")
+    assert time.monotonic() - started < 1.5  # the three other posters were due 1-3 s in
