@@ -44,28 +44,34 @@ def _pct(xs: list[float], p: float) -> float | None:
 
 
 class Tracker:
-    """Write times and first-seen times per read model."""
+    """Write times and first-seen times per read model. The ids not yet seen are kept per model as they
+    come and go: listing them by a walk over every id written cost the harness O(run) per poll, a CPU
+    share that grew through a 5-minute run on a box where every core is spoken for."""
 
     def __init__(self, models: tuple[str, ...]):
         self.lock = threading.Lock()
         self.written: dict[str, float] = {}
         self.seen: dict[str, dict[str, float]] = {m: {} for m in models}
+        self.unseen: dict[str, dict[str, None]] = {m: {} for m in models}  # insertion-ordered sets
 
     def wrote(self, tid: str, t: float) -> None:
         with self.lock:
             self.written[tid] = t
+            for m, unseen in self.unseen.items():
+                if tid not in self.seen[m]:
+                    unseen[tid] = None
 
     def pending(self, model: str) -> list[str]:
         with self.lock:
-            s = self.seen[model]
-            return [t for t in self.written if t not in s]
+            return list(self.unseen[model])
 
     def saw(self, model: str, ids: Any, t: float) -> None:
         with self.lock:
-            s = self.seen[model]
+            s, unseen = self.seen[model], self.unseen[model]
             for i in ids:
                 if i in self.written and i not in s:
                     s[i] = t
+                    unseen.pop(i, None)
 
 
 def _changes_poller(settings: Any) -> Callable[[list[str]], set[str]]:

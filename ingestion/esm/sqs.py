@@ -5,10 +5,13 @@ empty or unknown itemIdentifier fails the whole batch. Failed messages come back
 visibility timeout ends; after the queue's maxReceiveCount, SQS itself moves them to the queue's
 dead-letter queue (its RedrivePolicy), exactly as in AWS.
 
-Like Lambda, several batches are in flight at once: up to the mapping's `maximum_concurrency`, or
-five (where Lambda starts for a standard queue before it scales out; the local runner does not scale
-further). One batch at a time fell behind the Second Look's 116 messages/s (BENCHMARKS.md, "The Second
-Look fell behind").
+Like Lambda, several batches are in flight at once, and more while a backlog lasts: five to start with
+(where Lambda starts for a standard queue), one more at most every 0.2 s while every batch is busy and
+receives still come back full (Lambda adds up to 300 a minute), up to the mapping's `maximum_concurrency`
+or, locally, LOCAL_MAX_BATCHES (the runner's invoke threads are shared by every mapping); back to five once
+a receive comes back empty. One batch at a time fell behind the Second Look's 116 messages/s, and five
+fell behind whenever moto's answers slowed (BENCHMARKS.md): each message is a history query, so a batch
+takes ten round trips.
 
 Local difference, on purpose: a failed message's visibility is shortened to `retry_visibility_s`
 (AWS waits the full timeout) so local retries take seconds, not minutes."""
@@ -26,6 +29,8 @@ from ingestion.faults import Faults
 from ingestion.functions import Function, Mapping
 
 STARTING_BATCHES = 5  # Lambda's concurrent batches for a standard queue before it scales out
+LOCAL_MAX_BATCHES = 10  # the local ceiling: two queues at 10 plus every stream lane fit the runner's 32 threads
+SCALE_UP_EVERY_S = 0.2  # Lambda: "up to 300 more instances per minute"
 COUNT_EVERY_S = 1.0  # the queue's depth is read at most this often while messages keep coming
 
 
@@ -40,7 +45,11 @@ class SqsMapping:
         self.uuid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"esm:{mapping_id}"))
         self.arn = f"arn:aws:sqs:{region}:123456789012:{queue_url.rsplit('/', 1)[-1]}"
         self.futures: list[Future[None]] = []
-        self.concurrency = mapping.maximum_concurrency or STARTING_BATCHES
+        self.ceiling = min(mapping.maximum_concurrency or LOCAL_MAX_BATCHES, LOCAL_MAX_BATCHES)
+        self.starting = min(STARTING_BATCHES, self.ceiling)
+        self.concurrency = self.starting
+        self.scaled_at = 0.0
+        self.last_receive_full = False
         self._lock = threading.Lock()
         self.stats = {"delivered": 0, "invocations": 0, "function_errors": 0, "returned_to_queue": 0}
         self.last_error: str | None = None
@@ -61,10 +70,11 @@ class SqsMapping:
             if f.exception():
                 self.last_error = f"batch failed unexpectedly: {f.exception()}"
         worked = False
+        per_receive = min(self.mapping.batch_size, 10)
         while len(self.futures) < self.concurrency:
             try:
                 msgs = self.client.receive_message(
-                    QueueUrl=self.queue_url, MaxNumberOfMessages=min(self.mapping.batch_size, 10),
+                    QueueUrl=self.queue_url, MaxNumberOfMessages=per_receive,
                     WaitTimeSeconds=0, VisibilityTimeout=self.function.timeout_s,
                     AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
             except Exception as e:  # noqa: BLE001 - reported, retried next poll
@@ -72,11 +82,17 @@ class SqsMapping:
                 return worked
             if not msgs:
                 self.last_empty_receive_at = now
+                self.concurrency = self.starting  # the backlog is gone: scale back, as Lambda does
                 self._count(now)
                 return worked
             self.last_activity_at = now
             self.futures.append(self.executor.submit(self._deliver, msgs))
-            worked = True
+            worked, self.last_receive_full = True, len(msgs) == per_receive
+        busy = len(self.futures) >= self.concurrency
+        if busy and self.last_receive_full and self.concurrency < self.ceiling \
+                and now - self.scaled_at >= SCALE_UP_EVERY_S:
+            self.concurrency += 1  # every batch busy and the queue still answering full: a backlog
+            self.scaled_at = now
         if now - self.counted_at >= COUNT_EVERY_S:
             self._count(now)  # busy: the depth (the backlog in status) would otherwise stay what it was last idle
         return worked
@@ -146,5 +162,6 @@ class SqsMapping:
     def status(self, now: float) -> dict[str, Any]:
         return {"function": self.function.name, "kind": "sqs", "source": self.arn, "uuid": self.uuid,
                 "lag_records": self.visible + self.not_visible, "in_flight": len(self.futures),
+                "concurrent_batches_allowed": self.concurrency,
                 **dict(self.stats), "last_error": self.last_error, "last_activity_at": self.last_activity_at,
                 "caught_up_as_of": self.caught_up_as_of()}

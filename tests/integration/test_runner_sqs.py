@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from ingestion.esm.sqs import LOCAL_MAX_BATCHES, SCALE_UP_EVERY_S
 from ingestion.functions import Function, Mapping
 from ingestion.runner import Runner
 from tests.integration import runner_handlers as h
@@ -41,16 +42,17 @@ def test_partial_failures_are_redelivered_then_dead_lettered(local_stack, tmp_pa
     assert msg["Body"] == "poison"
 
 
-@pytest.mark.parametrize("maximum_concurrency, expected", [(None, 5), (2, 2)])
-def test_batches_run_concurrently_as_lambda_starts_them_and_the_backlog_is_counted_while_busy(
-        local_stack, tmp_path, maximum_concurrency, expected):
+@pytest.mark.parametrize("maximum_concurrency, start, ceiling", [(None, 5, LOCAL_MAX_BATCHES), (2, 2, 2)])
+def test_batches_scale_out_as_lambda_does_while_a_backlog_lasts_and_the_backlog_is_counted_while_busy(
+        local_stack, tmp_path, maximum_concurrency, start, ceiling):
     # One batch at a time fell behind the Second Look's queue at the talk's rate while the status said
-    # its backlog was 0 (the depth was read only when a receive came back empty).
+    # its backlog was 0 (the depth was read only when a receive came back empty); five fell behind too
+    # whenever moto's answers slowed. Lambda starts five and adds more while messages remain.
     s = local_stack.with_(state_dir=tmp_path)
     sqs = s.boto3_client("sqs")
     name = f"q-{uuid.uuid4().hex[:8]}"
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    for i in range(0, 120, 10):
+    for i in range(0, 150, 10):
         sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(j), "MessageBody": f"m{i + j}"} for j in range(10)])
     h.DELIVERED["sqs_held"].clear()
     h.SQS_GATE.clear()
@@ -60,16 +62,23 @@ def test_batches_run_concurrently_as_lambda_starts_them_and_the_backlog_is_count
     r = Runner(s, [fn], forward=False)
     m = r.mappings[0][1]
     try:
-        deadline = time.monotonic() + 15
-        while h.SQS_RUNNING["now"] < expected and time.monotonic() < deadline:
-            r.poll_once()  # not run_until: it shuts the runner down when its condition holds
+        started = time.monotonic()
+        r.poll_once()  # not run_until: it shuts the runner down when its condition holds
+        assert m.in_flight() == start  # Lambda's five (or the maximum, if lower) to begin with
+        while m.in_flight() < ceiling and time.monotonic() - started < 15:
+            r.poll_once()
             time.sleep(0.02)
-        time.sleep(1.1)
-        r.poll_once()  # busy: no more batches than the concurrency, and the depth is read anyway
-        assert h.SQS_RUNNING["now"] == expected and m.in_flight() == expected
-        assert m.status(time.time())["lag_records"] == 120  # in flight (not visible) + still queued
+        took = time.monotonic() - started
+        deadline = time.monotonic() + 1.1
+        while time.monotonic() < deadline:
+            r.poll_once()  # busy at the ceiling: no more batches, and the depth is read anyway
+            time.sleep(0.05)
+        assert h.SQS_RUNNING["now"] == ceiling and m.in_flight() == ceiling
+        assert took >= (ceiling - start - 1) * SCALE_UP_EVERY_S  # one more batch per step at most
+        assert m.status(time.time())["lag_records"] == 150  # in flight (not visible) + still queued
     finally:
         h.SQS_GATE.set()
-    run_until(r, lambda: len(h.DELIVERED["sqs_held"]) == 120 and not m.futures, timeout=30)
-    assert sorted(d["body"] for d in h.DELIVERED["sqs_held"]) == sorted(f"m{i}" for i in range(120))
-    assert h.SQS_RUNNING["most"] == expected
+    run_until(r, lambda: len(h.DELIVERED["sqs_held"]) == 150 and not m.futures, timeout=30)
+    assert sorted(d["body"] for d in h.DELIVERED["sqs_held"]) == sorted(f"m{i}" for i in range(150))
+    assert h.SQS_RUNNING["most"] == ceiling
+    assert m.status(time.time())["concurrent_batches_allowed"] == start  # scaled back once empty
