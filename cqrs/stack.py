@@ -375,5 +375,8 @@ def _exit_on_sigterm() -> Callable[[], None]:
     def on_term(signum: int, frame: Any) -> None:
         raise SystemExit(128 + signum)
 
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
     signal.signal(signal.SIGTERM, on_term)
-    return lambda: signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    return restore
