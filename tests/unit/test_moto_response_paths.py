@@ -98,3 +98,26 @@ def test_item_copies_equal_moto_copies_and_share_nothing_with_the_table() -> Non
     copied.attrs["ss"].value.append("c")
     assert item.attrs["l"].value[1].value["q"].value == "v" and item.attrs["ss"].value == ["a", "b"]
     assert type(copied.attrs) is type(item.attrs)
+
+
+def test_dynamodb_results_are_made_plain_as_moto_makes_them() -> None:
+    """Patch 20: the same plain values as moto's `dynamo_to_dict`, binary (raw or base64) included."""
+    import base64
+    from decimal import Decimal
+
+    from moto.dynamodb import responses as ddb_responses
+    from moto.dynamodb.models import utilities
+
+    moto_server.apply_performance()
+    item = Item(DynamoType({"S": "k"}), None, {
+        "k": {"S": "k"}, "n": {"N": "-1.50"}, "t": {"BOOL": False}, "z": {"NULL": True}, "ss": {"SS": ["a"]},
+        "b64": {"B": base64.b64encode(b"\x00\x01").decode()}, "bs": {"BS": [base64.b64encode(b"x").decode()]},
+        "l": {"L": [{"M": {"q": {"N": "2"}}}, {"B": base64.b64encode(b"y").decode()}]}})
+    item.attrs["raw"] = DynamoType({"B": b"\xff"})
+    result = {"Count": 1, "Items": [item.attrs], "Item": item, "When": dt.datetime(2026, 11, 27, tzinfo=dt.UTC),
+              "Amount": Decimal("0.1"), "Ratio": 0.5, "Empty": None, "Nested": [[{"k": DynamoType({"S": "v"})}]]}
+    fast = utilities.dynamo_to_dict(result)
+    assert fast == utilities.dynamo_to_dict.__wrapped__(result)
+    assert ddb_responses.dynamo_to_dict is utilities.dynamo_to_dict  # the name DynamoResult calls
+    assert fast["Items"][0]["b64"] == {"B": b"\x00\x01"} and fast["Items"][0]["raw"] == {"B": b"\xff"}
+    assert fast["Item"]["Attributes"]["k"] == {"S": "k"}  # a model object: through its to_json, as moto
