@@ -121,3 +121,18 @@ def test_dynamodb_results_are_made_plain_as_moto_makes_them() -> None:
     assert ddb_responses.dynamo_to_dict is utilities.dynamo_to_dict  # the name DynamoResult calls
     assert fast["Items"][0]["b64"] == {"B": b"\x00\x01"} and fast["Items"][0]["raw"] == {"B": b"\xff"}
     assert fast["Item"]["Attributes"]["k"] == {"S": "k"}  # a model object: through its to_json, as moto
+
+
+def test_value_sizes_and_cast_values_are_moto_s() -> None:
+    """Patch 21: the same size and cast value as moto's own for every kind, multi-byte strings included."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    moto_server.apply_performance()
+    values = [{"S": "caf\u00e9 \u2603"}, {"S": ""}, {"N": "-12.50"}, {"N": "1E+3"}, {"BOOL": True}, {"NULL": True},
+              {"SS": ["a", "bb"]}, {"NS": ["1", "2.5"]}, {"B": b"\x00\x01"}, {"L": [{"S": "x"}, {"N": "2"}]},
+              {"M": {"k": {"S": "v"}, "n": {"N": "3"}}}]
+    for raw in values:
+        v = DynamoType(raw)
+        assert v.size() == DynamoType.size.__wrapped__(v)
+        assert v.cast_value == DynamoType._cqrs_cast_value.fget(v)
+    assert DynamoType({"S": "\u00e9"}).size() == 2 and DynamoType({"N": "10"}).cast_value == 10
