@@ -75,8 +75,9 @@ class Runner:
                  retry_cap_s: float = 2.0):
         self.settings = settings
         self.stop = threading.Event()
-        # Every lane of every stream mapping and the SQS batches (five per queue) can run at once:
-        # an invocation waiting for a worker would be latency no Lambda has.
+        # Every lane of every stream mapping and the SQS batches (five per queue, up to ten while a queue
+        # is behind: esm.sqs.LOCAL_MAX_BATCHES) can run at once: an invocation waiting for a worker would be
+        # latency no Lambda has.
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="invoke")
         self.ck_dir = checkpoint_dir or settings.state_dir / "checkpoints"
         self.status_file = status_path(settings.state_dir)
