@@ -104,6 +104,11 @@ class Orchestrator:
         cart = self.store.get("Cart", {"CartId": cart_id})
         if cart is None:
             raise NotFound(f"unknown cart {cart_id!r}")
+        if cart.get("OrderId") == order_id:
+            # The execution's first step already marked the cart for this order (running or over): a
+            # duplicate, absorbed as the choreographed checkout absorbs it. Found when a faster moto let
+            # the first step win the race against an immediate duplicate (InvalidState was raised).
+            return False
         payload = saga_input(self.settings, cart, order_id, card, now or utcnow())
         try:
             self.sfn.start_execution(stateMachineArn=self.arn, name=order_id, input=json.dumps(payload))

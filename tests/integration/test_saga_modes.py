@@ -81,3 +81,22 @@ def test_inline_saga_path(results, case):
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_orchestrated_saga_path_ends_like_the_choreographed(results, case):
     assert results[("orchestration", case)] == results[("inline", case)] == CASES[case][2]
+
+
+def test_a_duplicate_start_after_the_first_step_is_absorbed(local_stack):
+    """The duplicated command arrives after the execution has marked the cart (the order id on it):
+    absorbed (False), as before that step, not refused as a cart already checking out."""
+    import time
+
+    plain = Services.build(Store(local_stack.boto3_client("dynamodb"), local_stack))
+    orch = Orchestrator(local_stack, plain.store, local_stack.boto3_client("stepfunctions"))
+    cart, products = setup(plain, {0: 1})
+    oid = f"o-{cart}"
+    assert orch.start(cart, oid, GOOD) is True
+    deadline = time.monotonic() + 30
+    while plain.cart.get(cart).get("OrderId") != oid and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert plain.cart.get(cart)["OrderId"] == oid  # the first step ran
+    assert orch.start(cart, oid, GOOD) is False
+    assert orch.wait([oid])[oid]["status"] == "SUCCEEDED"
+    assert end_state(plain, oid, cart, products)[0] == "CONFIRMED"
