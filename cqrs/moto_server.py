@@ -566,8 +566,8 @@ def _scalar_values() -> None:
 
     fast_size.__wrapped__ = size  # type: ignore[attr-defined]
     DynamoType.size = fast_size  # type: ignore[method-assign]
+    fast_cast_value.__wrapped__ = cast_value.fget  # type: ignore[attr-defined]
     DynamoType.cast_value = property(fast_cast_value)  # type: ignore[assignment,method-assign]
-    DynamoType._cqrs_cast_value = cast_value  # type: ignore[attr-defined]
 
 
 def _kinesis_reads() -> None:

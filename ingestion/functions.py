@@ -37,7 +37,8 @@ class Mapping:
     # SQS only: how many receives before the message goes to the queue's DLQ.
     max_receive_count: int = 3
     # SQS only: ScalingConfig.MaximumConcurrency (2-1000). None: Lambda's own scaling, which starts at five
-    # concurrent batches; the local runner stays at those five (ingestion.esm.sqs).
+    # concurrent batches and adds more while a backlog lasts; the local runner does the same up to
+    # LOCAL_MAX_BATCHES (ingestion.esm.sqs).
     maximum_concurrency: int | None = None
 
     def __post_init__(self) -> None:
