@@ -291,17 +291,22 @@ def backlog_growth(samples: list[tuple[float, str, int]], t0: float, posting_s: 
 
 def run(args: Any) -> dict[str, Any]:
     from bench.stackctx import private_stack
+    from cqrs.heap import freeze_survivors
 
     duration = args.duration or (300.0 if args.full else (20.0 if args.quick else 60.0))
     rates = [float(r) for r in args.rates.split(",")] if args.rates else \
         ([TALK_RATE] if args.quick or args.full else list(RATE_STEPS))
     results = []
-    with private_stack(progress=lambda m: print(f"  stack: {m}", file=sys.stderr, flush=True)) as settings:
-        for i, rate in enumerate(rates):
-            r = run_rate(settings, rate, duration, f"bench{int(time.time())}r{i}")
-            results.append(r)
-            if not r["sustainable"]:
-                break  # higher rates will not do better
+    thaw = freeze_survivors()  # the poster and pollers share the cores with the stack they measure (cqrs.heap)
+    try:
+        with private_stack(progress=lambda m: print(f"  stack: {m}", file=sys.stderr, flush=True)) as settings:
+            for i, rate in enumerate(rates):
+                r = run_rate(settings, rate, duration, f"bench{int(time.time())}r{i}")
+                results.append(r)
+                if not r["sustainable"]:
+                    break  # higher rates will not do better
+    finally:
+        thaw()
     ok = [r["rate_target"] for r in results if r["sustainable"]]
     return {"duration_s": duration, "poll_interval_s": POLL_S_BY_MODEL, "runs": results,
             "highest_sustainable_rate_tried": max(ok) if ok else None}

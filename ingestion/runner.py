@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from cqrs.heap import freeze_survivors
 from cqrs.settings import Settings
 from ingestion import faults as faults_mod
 from ingestion.esm.checkpoints import CheckpointStore
@@ -220,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-forwarder", action="store_true", help="do not forward DynamoDB streams to Kinesis")
     args = p.parse_args(argv)
     settings = Settings.from_env()
+    freeze_survivors()  # a long-running process: full collections need not walk its settled heap (cqrs.heap)
     runner = Runner(settings, _load_functions(args.functions), forward=not args.no_forwarder)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop.set())
     signal.signal(signal.SIGINT, lambda *_: runner.stop.set())
