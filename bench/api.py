@@ -45,7 +45,7 @@ def run(args: Any) -> dict[str, Any]:
         with serve_in_thread(create_app(settings)) as url, requests.Session() as http:
             http.headers["X-Api-Key"] = key
             for i in range(n + 10):
-                params = {"merchant": rng.choice(MERCHANTS), "country": rng.choice(COUNTRIES),
+                params: dict[str, str | int] = {"merchant": rng.choice(MERCHANTS), "country": rng.choice(COUNTRIES),
                           "min_amount": "10.00", "max_amount": "1500.00", "sort": "-amount", "size": 20}
                 t0 = time.perf_counter()
                 r = http.get(url + "/v1/transactions", params=params, timeout=30)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -69,7 +69,7 @@ def copy_amounts(tables: Mapping[str, bytes]) -> dict[str, Any]:
     return got
 
 
-READERS = {"lake": parquet_amounts, "search": ndjson_amounts, "warehouse": copy_amounts}
+READERS: dict[str, Callable[[Any], dict[str, Decimal]]] = {"lake": parquet_amounts, "search": ndjson_amounts, "warehouse": copy_amounts}
 
 
 def check(projector: str, variant: str, output: Any, want: dict[str, Decimal]) -> None:

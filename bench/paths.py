@@ -158,6 +158,7 @@ def _naive_changes_powertools(event: Mapping[str, Any]) -> list[dict[str, Any]]:
     for rec in KinesisStreamEvent(dict(event)).records:
         payload = rec.kinesis.data_as_json()
         (d,) = DynamoDBStreamEvent({"Records": [payload]}).records
+        assert d.dynamodb is not None  # every change record carries its dynamodb part
         out.append({"table": payload["tableName"], "op": d.event_name.name if d.event_name else None,
                     "new": d.dynamodb.new_image or None, "old": d.dynamodb.old_image or None,
                     "seq": rec.kinesis.sequence_number, "ts": payload["dynamodb"]["ApproximateCreationDateTime"]})
@@ -216,9 +217,10 @@ def search_naive(event: Mapping[str, Any]) -> Output:
     for c in _naive_changes(event):
         img = c["new"] if c["new"] is not None else c["old"]
         doc = {_SNAKE.get(k, k): (str(v) if isinstance(v, Decimal) else v) for k, v in img.items()}
-        if "lines" in doc:
+        order_lines = doc.get("lines")
+        if isinstance(order_lines, list):
             doc["lines"] = [{_SNAKE.get(k, k.lower()): str(v) if isinstance(v, Decimal) else v for k, v in ln.items()}
-                            for ln in doc["lines"]]
+                            for ln in order_lines]
         key = doc.get("transaction_id") or doc.get("order_id")
         action = {"_index": _ENTITY[c["table"]] + "s", "_id": key, "_version": int(img["Version"]),
                   "_version_type": "external", "_source": doc}

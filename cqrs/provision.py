@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 

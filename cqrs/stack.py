@@ -120,7 +120,7 @@ class Stack:
 
     def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None,
                user: str | None = None, cwd: Path | None = None) -> subprocess.Popen[bytes]:
-        log = open(self.log_path(name), "ab")
+        log = open(self.log_path(name), "ab")  # noqa: SIM115 - the child writes to it for its whole life
         full_env = {**os.environ, **(env or {})}
         return subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env=full_env, start_new_session=True, user=user, cwd=cwd or REPO_ROOT)
@@ -152,7 +152,7 @@ class Stack:
         started: list[tuple[Component, dict[str, Any], subprocess.Popen[bytes]]] = []
         for comp in self.components():
             cur = comps.get(comp.name)
-            if cur and pid_alive(cur.get("pid")) and _ready_within(lambda: comp.ready(self, cur), 15.0):
+            if cur and pid_alive(cur.get("pid")) and _ready_within(lambda: comp.ready(self, cur), 15.0):  # noqa: B023 - called here
                 # A live process that is merely slow to answer (a loaded machine) is kept: restarting
                 # moto would wipe the command side.
                 progress(f"{comp.name}: running (pid {cur['pid']})")
@@ -176,7 +176,7 @@ class Stack:
         # Start all first, then wait: the components boot in parallel.
         try:
             for comp, info, proc in started:
-                _wait(lambda: proc.poll() is None and comp.ready(self, info), comp.name,
+                _wait(lambda: proc.poll() is None and comp.ready(self, info), comp.name,  # noqa: B023 - called here
                       self.log_path(comp.name), exited=_gone(proc))
                 progress(f"{comp.name}: started on port {info['port']} (pid {info['pid']})")
         except BaseException:

@@ -21,7 +21,7 @@ class Filters:
     customer: str | None = None
 
     @classmethod
-    def parse(cls, start: str | None = None, end: str | None = None, customer: str | None = None) -> "Filters":
+    def parse(cls, start: str | None = None, end: str | None = None, customer: str | None = None) -> Filters:
         def day(name: str, v: str | None) -> date | None:
             if not v:
                 return None

@@ -3,7 +3,7 @@ reconciliation. Each returns PanelData; a signal that cannot be read says why in
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,8 @@ def _ts(v: Any) -> datetime | None:
     if v is None or v == "":
         return None
     if isinstance(v, datetime):
-        return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
-    return datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+        return v if v.tzinfo else v.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(v))  # Python 3.11 reads a trailing "Z"
 
 
 def _seconds(delta_s: float) -> Decimal:
@@ -60,8 +60,8 @@ def freshness(settings: Settings, engine: str) -> PanelData:
 
 def _behind(model: str, source: datetime | None, visible: datetime | None) -> tuple[Any, ...]:
     if source is None:
-        return (model, Decimal("0"), "no command-side writes yet", "")
-    lag = (source - visible).total_seconds() if visible else (datetime.now(timezone.utc) - source).total_seconds()
+        return (model, Decimal(0), "no command-side writes yet", "")
+    lag = (source - visible).total_seconds() if visible else (datetime.now(UTC) - source).total_seconds()
     return (model, _seconds(lag), "newest command write - newest visible updated_at", source.isoformat())
 
 
@@ -127,7 +127,7 @@ def set_aside(settings: Settings, engine: str = "", s3: Any = None) -> PanelData
         url = sqs.get_queue_url(QueueName=f"{settings.table_prefix}failures")["QueueUrl"]
         n = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
         rows.append(("failures queue (messages)", int(n["Attributes"]["ApproximateNumberOfMessages"])))
-    except Exception:  # noqa: BLE001 - the queue is optional; its absence is not a failure count
+    except Exception:  # noqa: BLE001, S110 - the queue is optional; its absence is not a failure count
         pass
     return PanelData(["place", "records"], rows)
 

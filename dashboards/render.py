@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Sequence
+from typing import Any
 
 from dashboards.definition import Dashboard, Panel
 
@@ -97,13 +98,13 @@ def figure(panel: Panel, data: PanelData) -> Any:
         if s["x"].get("time"):
             layout["xaxis"]["type"] = "category"  # one bar per reported day, no interpolated gaps
     elif panel.chart == "hbar":
-        ys = [_cat(v) for v in data.column(s["x"]["column"])]
+        cats = [_cat(v) for v in data.column(s["x"]["column"])]
         y0 = s["y"][0]
         hover = s.get("hover", [])
         custom = [[cell(v) for v in vals] for vals in zip(*(data.column(h["column"]) for h in hover))] \
             if hover else None
         tmpl = "%{y}: %{x}" + "".join(f"<br>{_label(h)}: %{{customdata[{i}]}}" for i, h in enumerate(hover))
-        fig.add_trace(go.Bar(x=[_num(v) for v in data.column(y0["column"])], y=ys, orientation="h",
+        fig.add_trace(go.Bar(x=[_num(v) for v in data.column(y0["column"])], y=cats, orientation="h",
                              name=_label(y0), customdata=custom, hovertemplate=tmpl + "<extra></extra>"))
         layout["xaxis"] = {"title": {"text": _label(y0)}, "rangemode": "tozero"}
         layout["yaxis"] = {"title": {"text": _label(s["x"])}, "autorange": "reversed", "type": "category"}
@@ -195,8 +196,8 @@ def _header(dashboards: Sequence[Dashboard], ctx: PageContext) -> str:
     f = ctx.filters
     shown = ", ".join(f"{k} = {v}" for k, v in f.items() if v) or "none"
     out = ["<header><h1>CQRS analytics dashboards</h1>",
-           f"<p>Generated {html.escape(ctx.generated_at)} from the read models; SQL engine: "
-           f"{html.escape(ctx.engine)}; filters: {html.escape(shown)}. Money in USD, times in UTC.</p>"]
+           (f"<p>Generated {html.escape(ctx.generated_at)} from the read models; SQL engine: "
+            f"{html.escape(ctx.engine)}; filters: {html.escape(shown)}. Money in USD, times in UTC.</p>")]
     if ctx.live:
         hidden = ""
         if ctx.auth_query:

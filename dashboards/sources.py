@@ -7,7 +7,8 @@ message saying what happened."""
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from cqrs.settings import Settings
 from dashboards.definition import Dashboard, Panel

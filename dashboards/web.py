@@ -7,7 +7,7 @@ clients (the local stack). Anything else is a 401/403 saying which."""
 from __future__ import annotations
 
 import hmac
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -43,7 +43,7 @@ def build_page(settings: Settings, engine: str, start: str | None, end: str | No
     f = Filters.parse(start, end, customer)
     boards = load_all()
     data = fetch_all(settings, boards, engine, f)
-    ctx = PageContext(generated_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+    ctx = PageContext(generated_at=datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
                       engine=engine, filters=f.as_dict(), live=live, refresh_seconds=refresh)
     return render_page(boards, data, ctx)
 

@@ -14,7 +14,7 @@ import threading
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from cqrs.resources import TABLES_BY_NAME
@@ -35,7 +35,7 @@ def envelope(entry: dict[str, Any], region: str = "us-east-1", account: str = "0
     """The EventBridge event a PutEvents entry becomes (what a rule delivers to SQS)."""
     eid = uuid.uuid5(_NS, entry["Source"] + entry["DetailType"] + entry["Detail"])
     return {"version": "0", "id": str(eid), "detail-type": entry["DetailType"], "source": entry["Source"],
-            "account": account, "time": iso(now or datetime.now(timezone.utc))[:19] + "Z", "region": region,
+            "account": account, "time": iso(now or datetime.now(UTC))[:19] + "Z", "region": region,
             "resources": entry.get("Resources", []), "detail": json.loads(entry["Detail"])}
 
 
@@ -44,7 +44,7 @@ def change_event(c: Change, seq: int) -> ChangeEvent:
     version = int(image.get("Version", 0)) + (1 if c.operation == "REMOVE" else 0)
     return ChangeEvent(table=c.table, entity=TABLES_BY_NAME[c.table].entity_for(c.key), key=c.key,
                        operation=c.operation, version=version, new_image=c.new_image, old_image=c.old_image,
-                       approximate_creation_time=datetime.now(timezone.utc), sequence_number=str(seq),
+                       approximate_creation_time=datetime.now(UTC), sequence_number=str(seq),
                        event_id=str(seq))
 
 
@@ -69,7 +69,7 @@ class InlineBus:
         self._lock = threading.Lock()
         self._seq = 0
 
-    def attach(self, svc: steps.Services) -> "InlineBus":
+    def attach(self, svc: steps.Services) -> InlineBus:
         self.svc = svc
         svc.store.listener = self.on_change
         return self

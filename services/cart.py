@@ -3,10 +3,11 @@
 (bounded, with jitter) and the winning write adds the number of lost races to ConflictCount."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 

@@ -7,10 +7,11 @@ that changes nothing. A SUB carries `Qty >= :n`, so stock never goes negative.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import random
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import Any, Callable
+from typing import Any
 
 from services.errors import ValidationError
 
@@ -13,7 +14,7 @@ CENT = Decimal("0.01")
 
 
 def iso(dt: datetime) -> str:
-    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def parse_iso(s: str) -> datetime:
@@ -21,12 +22,12 @@ def parse_iso(s: str) -> datetime:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def money(value: Any, what: str = "amount") -> Decimal:
     """A positive amount with at most two decimals, as Decimal (floats refused: they are inexact)."""
-    if isinstance(value, float) or isinstance(value, bool):
+    if isinstance(value, (float, bool)):
         raise ValidationError(f"{what} must be a decimal string or Decimal, not {type(value).__name__}")
     try:
         d = Decimal(str(value))

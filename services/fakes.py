@@ -95,7 +95,7 @@ class FakeDynamoDB:
         return item[attr]
 
     def _apply(self, update: str, item: dict[str, Any], values: dict[str, Any], names: dict[str, str]) -> None:
-        for section, body in re.findall(r"(SET|REMOVE)\s+(.*?)(?=\s+(?:SET|REMOVE)\s+|$)", update.strip(), re.S):
+        for section, body in re.findall(r"(SET|REMOVE)\s+(.*?)(?=\s+(?:SET|REMOVE)\s+|$)", update.strip(), re.DOTALL):
             parts, depth, cur = [], 0, ""
             for ch in body:
                 depth += ch == "("

@@ -21,7 +21,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -96,11 +96,11 @@ class LoadReport:
         lines = [
             f"load ({self.mode}, run {self.run}) in {self.seconds:.1f}s",
             f"  orders: {self.orders} checked out: {self.confirmed} confirmed; cancelled: {c}",
-            f"  carts: {self.cart_races} two-writer races, {self.conflicts_retried} conflicts retried; "
-            f"{self.carts_abandoned} abandoned, {self.carts_deleted} deleted (TTL stand-in)",
+            (f"  carts: {self.cart_races} two-writer races, {self.conflicts_retried} conflicts retried; "
+             f"{self.carts_abandoned} abandoned, {self.carts_deleted} deleted (TTL stand-in)"),
             f"  duplicates: {self.duplicates_sent} delivered twice, {self.duplicates_absorbed} absorbed",
-            f"  catalog: {self.price_changes} price changes, {self.restocks} restocks; stock = sum of movements: "
-            f"{'yes' if self.stock_consistent else 'NO'}; negative stock: {self.negative_stock or 'none'}",
+            (f"  catalog: {self.price_changes} price changes, {self.restocks} restocks; stock = sum of movements: "
+             f"{'yes' if self.stock_consistent else 'NO'}; negative stock: {self.negative_stock or 'none'}"),
             f"  card transactions: {self.transactions}; alerts: {a}",
         ]
         if self.not_started:
@@ -318,7 +318,7 @@ class Load:
         cw, mw = zipf_weights(self.cfg.customers), zipf_weights(len(MERCHANTS))
         home = {c: ("US" if c % 5 else "GB") for c in range(self.cfg.customers)}
         base = {c: Decimal(self.rng.randint(800, 9000)) / 100 for c in range(self.cfg.customers)}
-        clock = datetime.now(timezone.utc) - timedelta(days=1)
+        clock = datetime.now(UTC) - timedelta(days=1)
         last: dict[int, dict[str, Any]] = {}
         with self._bar(n, "card transactions") as bar:
             for i in range(n):

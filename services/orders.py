@@ -3,9 +3,10 @@ happened), from which the domain events are derived (services.events), and is co
 saga state, so a redelivered step changes nothing."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 

@@ -6,10 +6,11 @@ computed before the saga starts and carried in its input. The choreographed saga
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 

@@ -6,9 +6,10 @@ something, False if there was nothing to do (a redelivery, or the saga moved on)
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -31,7 +32,7 @@ class Services:
     transactions: TransactionsService
 
     @classmethod
-    def build(cls, store: Store, clock: Callable[[], datetime] = utcnow, retry: Retry | None = None) -> "Services":
+    def build(cls, store: Store, clock: Callable[[], datetime] = utcnow, retry: Retry | None = None) -> Services:
         catalog = CatalogService(store, clock, retry)
         return cls(store, CartService(store, lambda sku: catalog.require(sku)["Price"], clock, retry), catalog,
                    OrdersService(store, clock), PaymentsService(store, clock), TransactionsService(store, clock))

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -68,14 +69,14 @@ def second_look(txn: dict[str, Any], history: Iterable[dict[str, Any]]) -> list[
     dup = [h for h in earlier if h["Merchant"] == txn["Merchant"] and Decimal(h["Amount"]) == amount
            and at - parse_iso(h["PostedAt"]) <= DUPLICATE_WINDOW]
     if dup:
-        out.append(("DUPLICATE_CHARGE", f"same amount {amount} at {txn['Merchant']} as {dup[-1]['TransactionId']} "
-                                        f"within {int(DUPLICATE_WINDOW.total_seconds() // 60)} minutes"))
+        out.append(("DUPLICATE_CHARGE", (f"same amount {amount} at {txn['Merchant']} as {dup[-1]['TransactionId']} "
+                                         f"within {int(DUPLICATE_WINDOW.total_seconds() // 60)} minutes")))
     recent = [Decimal(h["Amount"]) for h in earlier[-SPIKE_HISTORY:]]
     if len(recent) >= SPIKE_MIN_HISTORY:
         median = Decimal(statistics.median(recent))
         if amount > SPIKE_FACTOR * median:
-            out.append(("AMOUNT_SPIKE", f"{amount} is more than {SPIKE_FACTOR}x the median {median} "
-                                        f"of the last {len(recent)}"))
+            out.append(("AMOUNT_SPIKE", (f"{amount} is more than {SPIKE_FACTOR}x the median {median} "
+                                         f"of the last {len(recent)}")))
     if amount >= LARGE_AMOUNT and not any(h["Merchant"] == txn["Merchant"] for h in earlier):
         out.append(("FIRST_LARGE_AT_MERCHANT", f"first transaction at {txn['Merchant']} is {amount}"))
     home = home_country(earlier)

@@ -31,7 +31,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     try:
         report = run_load(settings, LoadConfig(orders=args.orders, transactions=args.transactions, rate=args.rate,
                                                seed=args.seed, saga=args.saga, timeout=args.timeout))
-    except Exception as e:  # noqa: BLE001 - one clear line for the operator
+    except Exception as e:
         from botocore.exceptions import EndpointConnectionError
 
         if isinstance(e, EndpointConnectionError):

@@ -44,7 +44,7 @@ def process(event: Mapping[str, Any], *, warehouse: Warehouse, s3: Any, settings
             wait_s: float | None = None) -> dict[str, Any]:
     try:
         fast = columnar.project(warehouse, event, settings.table_prefix, settings.warehouse_batch_size)
-    except Exception as e:  # e.g. the warehouse is down: the per-event path below waits it out
+    except Exception as e:  # noqa: BLE001 - e.g. the warehouse is down: the per-event path below waits it out
         log.warning("warehouse projector: columnar load failed (%s: %s), taking the per-event path",
                     type(e).__name__, e)
         fast = None

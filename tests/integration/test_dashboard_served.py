@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 import urllib.request
+import uuid
 from decimal import Decimal
 
 import pytest
@@ -29,8 +29,8 @@ def test_served_dashboard_shows_projected_alerts(local_stack):
 
     from cqrs.stack import free_port
     from dashboards.definition import load_all
-    from projections.search.client import make_client
     from projections.search.admin import provision as provision_search
+    from projections.search.client import make_client
     from projections.search.handler import process
     from search_api.app import create_app
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -17,7 +17,7 @@ from projections.lake.handler import handle
 from projections.lake.store import LakeStore, provision
 from tests.factories import D, kinesis_event, kinesis_record
 
-T0 = datetime(2026, 11, 27, 6, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 27, 6, 0, tzinfo=UTC)
 DAY2 = T0 + timedelta(days=1)
 
 

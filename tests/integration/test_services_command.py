@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -88,7 +88,7 @@ def test_bad_commands_write_nothing(svc, local_stack):
 
 def test_second_look_rules_fire_on_crafted_transactions(svc):
     InlineBus().attach(svc)
-    cust, t0 = f"cust-{uid()}", datetime(2026, 11, 1, 12, tzinfo=timezone.utc)
+    cust, t0 = f"cust-{uid()}", datetime(2026, 11, 1, 12, tzinfo=UTC)
     for i in range(6):
         svc.transactions.post(transaction(f"{cust}-t{i}", cust, f"m{i}", "20.00", "US", t0 + timedelta(minutes=i)))
     svc.transactions.post(transaction(f"{cust}-dup", cust, "m5", "20.00", "US", t0 + timedelta(minutes=7)))
@@ -133,7 +133,7 @@ def test_concurrent_conditional_writes_have_exactly_one_winner(local_stack):
         ddb.put_item(TableName=table, Item={"CartId": {"S": cid}, "Version": {"N": "1"}})
         barrier, wins = threading.Barrier(6), []
 
-        def writer() -> None:
+        def writer(barrier: threading.Barrier = barrier, cid: str = cid, wins: list[int] = wins) -> None:
             client = local_stack.boto3_client("dynamodb")
             barrier.wait(timeout=30)
             try:

@@ -20,7 +20,7 @@ from cqrs.stack import Stack, pid_alive
 def cli(state_dir, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CQRS_STATE_DIR": str(state_dir)}
     return subprocess.run([sys.executable, "-m", "cqrs.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+                          timeout=120, check=False)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ SAMPLE = {
                         [("2026-11-26", "ADD", "INITIAL", 2, 20), ("2026-11-27", "SUB", "ORDER", 1, 3)]),
     "stockouts": (["product_id", "name", "qty"], [("P2", "Mug", 0)]),
     "freshness": (["read_model", "lag_seconds", "measured_by", "newest_write"], [("lake", Decimal("0.5"), "x", "")]),
-    "runner_lag": (["mapping", "lag_seconds", "state"], [("search", Decimal("1"), "Enabled")]),
+    "runner_lag": (["mapping", "lag_seconds", "state"], [("search", Decimal(1), "Enabled")]),
     "set_aside": (["place", "records"], [("lake quarantine (objects)", 0)]),
     "reconciliation": (["read_model", "status", "detail"], [("lake", "not run", "")]),
 }
@@ -100,5 +100,5 @@ def test_opensearch_saved_objects_reference_each_other():
     for o in objs:
         for ref in o["references"]:
             assert ref["id"] in ids
-    dash = [o for o in objs if o["type"] == "dashboard"][0]
+    dash = next(o for o in objs if o["type"] == "dashboard")
     assert len(json.loads(dash["attributes"]["panelsJSON"])) == len(dash["references"])

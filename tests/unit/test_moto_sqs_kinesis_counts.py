@@ -51,7 +51,7 @@ def test_shard_sequence_ends_equal_moto_key_list() -> None:
             assert shard.put_record(f"pk{i}", "ZGF0YQ==", None) == str(i + 1)
         for k in rng.sample(list(shard.records), min(3, len(shard.records) - 1)):
             del shard.records[k]  # moto's reading is by position, not by value
-        assert shard.get_min_sequence_number() == list(shard.records.keys())[0], trial
+        assert shard.get_min_sequence_number() == next(iter(shard.records)), trial
         assert shard.get_max_sequence_number() == list(shard.records.keys())[-1], trial
 
 

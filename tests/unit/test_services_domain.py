@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -46,7 +46,7 @@ def snapshot(fake: FakeDynamoDB) -> dict:
 
 # --- cart -----------------------------------------------------------------------------------------
 def test_two_writers_race_one_wins_first_other_retries_and_counts_the_conflict():
-    fake, svc, _ = build(bus=False)
+    _fake, svc, _ = build(bus=False)
     svc.cart.create("c", "u")
     barrier = threading.Barrier(2)
     results = {}
@@ -86,7 +86,7 @@ def test_cart_items_cannot_change_while_checking_out_and_checkout_is_idempotent(
 
 
 def test_abandon_and_delete():
-    fake, svc, _ = build(bus=False)
+    _fake, svc, _ = build(bus=False)
     svc.cart.create("c", "u")
     svc.cart.abandon("c")
     assert svc.cart.get("c")["Status"] == "ABANDONED"
@@ -107,7 +107,7 @@ def test_abandon_and_delete():
     lambda s: s.catalog.move(movement("P1", "m1", "ADD", 0, "RESTOCK")),
     lambda s: s.catalog.move(movement("P1", "m1", "GIVE", 1, "RESTOCK")),
     lambda s: s.cart.begin_checkout("c", "o", GOOD, "choreography"),  # empty cart
-    lambda s: s.transactions.post(transaction("t", "u", "m", "10.00", "usa", datetime.now(timezone.utc))),
+    lambda s: s.transactions.post(transaction("t", "u", "m", "10.00", "usa", datetime.now(UTC))),
 ])
 def test_bad_commands_raise_validation_error_and_write_nothing(call):
     fake, svc, _ = build(bus=False)
@@ -120,7 +120,7 @@ def test_bad_commands_raise_validation_error_and_write_nothing(call):
 
 # --- inventory ------------------------------------------------------------------------------------
 def test_duplicate_movement_changes_stock_once_and_qty_is_sum_of_movements():
-    fake, svc, _ = build(bus=False)
+    _fake, svc, _ = build(bus=False)
     m = movement("P1", "restock-1", "ADD", 7, "RESTOCK")
     assert svc.catalog.move(m) is True
     assert svc.catalog.move(m) is False
@@ -187,7 +187,7 @@ def test_inline_saga_paths_leave_everything_consistent(case):
 
 
 # --- second look ----------------------------------------------------------------------------------
-T0 = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def txn(i: int, amount: str, merchant: str = "m1", country: str = "US", minutes: int = 0) -> dict:
@@ -210,7 +210,7 @@ def test_second_look_rules():
 
 
 def test_screening_raises_each_alert_once():
-    fake, svc, bus = build()
+    fake, svc, _bus = build()
     for i in range(6):
         svc.transactions.post(txn(i, "20.00", f"m{i}", minutes=i))
     svc.transactions.post(txn(99, "900.00", "luxury", "FR", minutes=10))
@@ -251,7 +251,7 @@ def test_rules_route_only_choreographed_saga_events():
 
 
 def test_handler_reports_partial_failures_and_steps_are_idempotent():
-    fake, svc, _ = build(bus=False)
+    _fake, svc, _ = build(bus=False)
     svc.transactions.post(txn(1, "20.00"))
     env = {"version": "0", "id": "x", "detail-type": "TransactionPosted", "source": "cqrs.transactions",
            "account": "1", "time": "2026-11-01T12:00:00Z", "region": "us-east-1", "resources": [],
@@ -268,7 +268,7 @@ def test_orchestration_input_carries_the_same_writes():
     _, svc, _ = build(bus=False)
     svc.cart.create("c", "u")
     svc.cart.add("c", "P1", 2)
-    now = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 1, tzinfo=UTC)
     inp = saga_input(Settings(table_prefix="x-"), svc.cart.get("c"), "o1", DECLINED, now)
     assert inp["payment"]["Outcome"] == "DECLINED" and inp["tables"]["Cart"] == "x-Cart"
     assert inp["cart"]["Version"] == "2" and inp["cart"]["VersionAfterBegin"] == "3"
