@@ -96,3 +96,20 @@ def test_cli_all_runs_every_section_and_refuses_only_beside_it(capsys):
     with pytest.raises(SystemExit):
         p.parse_args(["bench", "--all", "--only", "api"])
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_all_runs_the_talks_rate_for_five_minutes_then_the_rate_search():
+    from cqrs.commands import bench as cmd
+
+    p = argparse.ArgumentParser()
+    cmd.register(p.add_subparsers())
+
+    def plan(*argv: str) -> list[tuple[str, str, bool]]:
+        return [(key, section, a.full) for key, section, a in cmd.steps(p.parse_args(["bench", *argv]))]
+
+    assert plan("--all") == [("throughput", "throughput", False), ("memory", "memory", False),
+                             ("e2e_full", "e2e", True), ("e2e", "e2e", False), ("replay", "replay", False),
+                             ("api", "api", False), ("index", "index", False)]
+    assert ("e2e_full", "e2e", True) not in plan("--all", "--quick")  # a smoke test stays seconds
+    assert plan("--only", "e2e", "--full") == [("e2e_full", "e2e", True)]
+    assert plan("--only", "e2e") == [("e2e", "e2e", False)]
