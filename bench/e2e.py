@@ -143,10 +143,19 @@ def _lake_poller(settings: Any) -> Callable[[list[str]], set[str]]:
 def _warehouse_poller(settings: Any) -> Callable[[list[str]], set[str]]:
     import psycopg
 
+    # One connection for the run (autocommit: each poll sees the latest commits); a connection per poll
+    # forked a PostgreSQL backend twice a second on the cores the stack is measured on.
+    conn: list[Any] = []
+
     def poll(ids: list[str]) -> set[str]:
-        with psycopg.connect(settings.warehouse_dsn, connect_timeout=5) as c:
-            rows = c.execute("SELECT transaction_id FROM fact_transactions WHERE transaction_id = ANY(%s)",
-                             (ids,)).fetchall()
+        if not conn:
+            conn.append(psycopg.connect(settings.warehouse_dsn, connect_timeout=5, autocommit=True))
+        try:
+            rows = conn[0].execute("SELECT transaction_id FROM fact_transactions WHERE transaction_id = ANY(%s)",
+                                   (ids,)).fetchall()
+        except psycopg.Error:
+            conn.pop().close()  # reconnect on the next poll
+            raise
         return {r[0] for r in rows}
     return poll
 

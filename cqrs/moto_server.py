@@ -68,6 +68,9 @@ Performance only (measured with py-spy on a loaded stack, `BENCHMARKS.md` sectio
     measures each item it returns twice and sorts them).
 22. The survivors of each full garbage collection are frozen (`cqrs.heap`): moto's heap holds everything it
     stores, so each full collection walked millions of objects under the GIL by the end of a 5-minute run.
+23. moto's per-service Flask apps run in debug mode (which builds a class per request for a form-data error
+    helper) with flask-cors on every response; neither serves SDK clients on a laptop. `app()` builds them
+    without both: ~6% less CPU per PutItem in process.
 """
 from __future__ import annotations
 
@@ -688,6 +691,21 @@ def _reindex(table: Any, item: Any) -> None:  # replaced by _gsi_index (a transa
     pass
 
 
+def app() -> Any:
+    """moto's WSGI app as `moto.server` builds it, its per-service Flask apps without debug mode and CORS
+    (patch 23). Errors are unchanged: moto turns a service error into its AWS response itself."""
+    from moto.moto_server import werkzeug_app
+
+    werkzeug_app.DISABLE_GLOBAL_CORS = True  # read when each service's app is built
+
+    def backend_app(service: Any) -> Any:
+        built = werkzeug_app.create_backend_app(service)
+        built.debug = False
+        return built
+
+    return werkzeug_app.DomainDispatcherApplication(backend_app)
+
+
 def main(argv: list[str] | None = None) -> None:
     """`-H host -p port` as moto's server; `--http werkzeug` serves with moto's own server (to compare)."""
     import argparse
@@ -710,14 +728,12 @@ def main(argv: list[str] | None = None) -> None:
         moto_main(["-H", args.host, "-p", str(args.port)])
         return
     import waitress
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" on every busy moment
     os.environ.setdefault("MOTO_PORT", str(args.port))  # as moto's main: presigned URLs and callbacks use it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    app = DomainDispatcherApplication(create_backend_app)
     # Patch 12. connection_limit/backlog: every runner thread, poster and CLI may hold a connection.
-    waitress.serve(app, host=args.host, port=args.port, threads=args.threads, connection_limit=1000,
+    waitress.serve(app(), host=args.host, port=args.port, threads=args.threads, connection_limit=1000,
                    backlog=1024, channel_timeout=300, ident="moto", _quiet=True)
 
 

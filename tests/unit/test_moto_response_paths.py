@@ -136,3 +136,27 @@ def test_value_sizes_and_cast_values_are_moto_s() -> None:
         assert v.size() == DynamoType.size.__wrapped__(v)
         assert v.cast_value == DynamoType.cast_value.fget.__wrapped__(v)
     assert DynamoType({"S": "\u00e9"}).size() == 2 and DynamoType({"N": "10"}).cast_value == 10
+
+
+def test_the_served_app_has_no_debug_mode_or_cors_and_answers_as_moto() -> None:
+    import json
+
+    from werkzeug.test import Client
+
+    moto_server.apply()
+    moto_server.apply_performance()
+    client = Client(moto_server.app())
+    headers = {"Host": "dynamodb.us-east-1.amazonaws.com", "Content-Type": "application/x-amz-json-1.0",
+               "Authorization": "AWS4-HMAC-SHA256 Credential=t/20261127/us-east-1/dynamodb/aws4_request, "
+                                "SignedHeaders=host, Signature=x"}
+    ok = client.post("/", headers={**headers, "X-Amz-Target": "DynamoDB_20120810.ListTables",
+                                   "Origin": "http://localhost:8000"}, data="{}")
+    assert ok.status_code == 200 and "TableNames" in json.loads(ok.data)
+    assert "Access-Control-Allow-Origin" not in ok.headers  # no CORS (moto's apps answer any origin)
+    missing = client.post("/", headers={**headers, "X-Amz-Target": "DynamoDB_20120810.DescribeTable"},
+                          data=json.dumps({"TableName": "no-such-table"}))
+    assert missing.status_code == 400 and b"ResourceNotFoundException" in missing.data  # moto's own error answer
+    served = client.application.get_application({"HTTP_HOST": "dynamodb.us-east-1.amazonaws.com",
+                                                 "PATH_INFO": "/", "REQUEST_METHOD": "POST",
+                                                 "HTTP_X_AMZ_TARGET": "DynamoDB_20120810.ListTables"})
+    assert served.debug is False
